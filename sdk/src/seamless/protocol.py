@@ -1,0 +1,116 @@
+"""The coordinator's wire protocol: request and response bodies shared by the service and
+its clients.
+
+QMTL's client sends ``{key, lease_ms}`` to claim and echoes the token back as a *string*
+(``str(token)``), so tokens are integers on the wire that also accept numeric strings.
+Extra fields are allowed on requests so newer clients can talk to older services.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Bounds shared by the service's validation and the clients' own checks.
+MAX_KEY_LENGTH = 512
+MIN_LEASE_MS = 100
+MAX_LEASE_MS = 24 * 3600 * 1000
+
+LeaseState = Literal["free", "held", "completed", "failed"]
+ConflictReason = Literal["held", "completed", "stale", "failed"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ClaimRequest(_Body):
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    lease_ms: int = Field(ge=MIN_LEASE_MS, le=MAX_LEASE_MS)
+    # Aligned-shard jobs: the claim names its job and how many shards the job has, so the
+    # service can report the job's completion ratio.
+    job_id: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
+    shards_total: int | None = Field(default=None, ge=1)
+    # Worker identity inside the authenticated client (QMTL: seamless_worker_id / env).
+    holder: str | None = Field(default=None, max_length=256)
+
+
+class RenewRequest(_Body):
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    token: int = Field(ge=1)
+    lease_ms: int = Field(ge=MIN_LEASE_MS, le=MAX_LEASE_MS)
+
+
+class CompleteRequest(_Body):
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    token: int = Field(ge=1)
+
+
+class FailRequest(_Body):
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    token: int = Field(ge=1)
+    reason: str = Field(default="", max_length=2048)
+
+
+class Lease(BaseModel):
+    key: str
+    token: int
+    lease_until_ms: int
+    holder: str | None = None
+
+
+class ClaimResponse(BaseModel):
+    """200 on claim."""
+
+    lease: Lease
+    completion_ratio: float | None = None
+    job_id: str | None = None
+
+
+class RenewResponse(BaseModel):
+    lease: Lease
+
+
+class RatioResponse(BaseModel):
+    """200 on complete and fail."""
+
+    completion_ratio: float
+    job_id: str | None = None
+    # fail only: whether the key was parked as failed after too many attempts.
+    parked: bool = False
+    attempts: int | None = None
+
+
+class ConflictResponse(BaseModel):
+    """409 on claim (held/completed/failed) and on renew/complete/fail (stale)."""
+
+    reason: ConflictReason
+    lease_until_ms: int | None = None
+    detail: str | None = None
+
+
+class LeaseInfo(BaseModel):
+    """GET /v1/leases/{key}."""
+
+    key: str
+    state: LeaseState
+    holder: str | None = None
+    token: int | None = None
+    lease_until_ms: int | None = None
+    attempts: int = 0
+    job_id: str | None = None
+    last_reason: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """4xx for malformed requests: names the offending field."""
+
+    error: str
+    field: str | None = None
+    detail: str | None = None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "unavailable"]
+    reason: str | None = None
