@@ -58,3 +58,74 @@ class CoordinatorAuthError(CoordinatorError):
 
 class CoordinatorRequestRejected(CoordinatorError):
     """The coordinator rejected a request as malformed (4xx other than 401/403/409/429)."""
+
+
+# --- data provider (coverage, SLA, conformance, storage, artifacts) ------------------------
+
+
+class InvalidRequestError(SeamlessError, ValueError):
+    """A fetch argument is invalid. ``argument`` names it, ``expected`` gives the valid form;
+    nothing stored is touched when this is raised."""
+
+    def __init__(self, argument: str, value: object, expected: str) -> None:
+        super().__init__(f"invalid {argument}={value!r}: expected {expected}")
+        self.argument = argument
+        self.value = value
+        self.expected = expected
+
+
+class SeamlessSLAExceeded(SeamlessError):
+    """A request phase ran past its SLA budget under ``on_violation: fail_fast``."""
+
+    def __init__(self, phase: str, node_id: str, elapsed_ms: float, budget_ms: float) -> None:
+        super().__init__(
+            f"SLA phase {phase!r} for node {node_id!r} took {elapsed_ms:.0f} ms "
+            f"(budget {budget_ms:.0f} ms)"
+        )
+        self.phase = phase
+        self.node_id = node_id
+        self.elapsed_ms = elapsed_ms
+        self.budget_ms = budget_ms
+
+
+class CoverageUnavailable(SeamlessError):
+    """FAIL_FAST: the requested window is not fully held and the strategy may not fill it."""
+
+    def __init__(self, node_id: str, missing: list[tuple[int, int]]) -> None:
+        shown = ", ".join(f"[{s}, {e}]" for s, e in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        super().__init__(f"node {node_id!r}: ranges not available: {shown}{more}")
+        self.node_id = node_id
+        self.missing = missing
+
+
+class ConformancePipelineError(SeamlessError):
+    """The conformance pipeline flagged the frame and ``partial_ok`` is false. ``report``
+    is the `seamless.conformance.ConformanceReport`."""
+
+    def __init__(self, report: object, message: str) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class StorageError(SeamlessError):
+    """The bar store could not be read or written."""
+
+
+class ArtifactPublishError(SeamlessError):
+    """An artifact could not be published to the object store (after retries)."""
+
+
+class BackfillError(SeamlessError):
+    """A backfill shard failed after all its attempts."""
+
+
+# --- config, validation, coordinator client and factory (SDK part 1) ----------------------
+
+
+class ConfigSectionMissing(ConfigError):
+    """The config file has no section for a requested target (`config validate` exit 2)."""
+
+
+class PresetError(ConfigError):
+    """A presets file is unreadable or malformed, or names a preset that does not exist."""

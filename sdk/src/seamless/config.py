@@ -1,0 +1,467 @@
+"""The `seamless` config section: a typed model, YAML loading, `QMTL_SEAMLESS_*` env
+overrides (env wins) and the provenance of every value.
+
+Key names and env var names are QMTL's, so an existing QMTL config file and environment
+work unchanged. QMTL reads most of these env vars only to export them; we read them for
+real. An empty env var counts as unset (compose files often expand `${VAR:-}`).
+
+Every problem is reported as a `ConfigIssue` naming the key, where its value came from
+(file, env var or default) and the valid form, so the CLI can print it without a trace.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from seamless.errors import ConfigError, ConfigSectionMissing
+
+SECTION = "seamless"
+DEFAULT_SOURCE = "default"
+
+Profile = Literal["dev", "prod"]
+PROFILES: tuple[str, ...] = ("dev", "prod")
+FINGERPRINT_MODES: tuple[str, ...] = ("canonical", "legacy")
+
+# key -> env var. The first block is QMTL's; the rest are ours (profile, auth, worker id,
+# timeouts) and follow the same prefix.
+ENV_VARS: Mapping[str, str] = {
+    "coordinator_url": "QMTL_SEAMLESS_COORDINATOR_URL",
+    "redis_dsn": "QMTL_SEAMLESS_REDIS_DSN",
+    "questdb_dsn": "QMTL_SEAMLESS_QUESTDB_DSN",
+    "artifact_endpoint": "QMTL_SEAMLESS_ARTIFACT_ENDPOINT",
+    "artifact_bucket": "QMTL_SEAMLESS_ARTIFACT_BUCKET",
+    "artifacts_enabled": "QMTL_SEAMLESS_ARTIFACTS",
+    "artifact_dir": "QMTL_SEAMLESS_ARTIFACT_DIR",
+    "fingerprint_mode": "QMTL_SEAMLESS_FP_MODE",
+    "publish_fingerprint": "QMTL_SEAMLESS_PUBLISH_FP",
+    "preview_fingerprint": "QMTL_SEAMLESS_PREVIEW_FP",
+    "early_fingerprint": "QMTL_SEAMLESS_EARLY_FP",
+    "sla_preset": "QMTL_SEAMLESS_SLA_PRESET",
+    "conformance_preset": "QMTL_SEAMLESS_CONFORMANCE_PRESET",
+    "presets_file": "QMTL_SEAMLESS_PRESETS_FILE",
+    "profile": "QMTL_SEAMLESS_PROFILE",
+    "coordinator_token": "QMTL_SEAMLESS_COORDINATOR_TOKEN",
+    "seamless_worker_id": "QMTL_SEAMLESS_WORKER",
+    "coordinator_timeout_seconds": "QMTL_SEAMLESS_COORDINATOR_TIMEOUT",
+    "health_attempts": "QMTL_SEAMLESS_HEALTH_ATTEMPTS",
+    "health_backoff_seconds": "QMTL_SEAMLESS_HEALTH_BACKOFF",
+    "health_timeout_seconds": "QMTL_SEAMLESS_HEALTH_TIMEOUT",
+}
+ENV_PREFIX = "QMTL_SEAMLESS_"
+
+# Values never echoed back in messages.
+SECRET_KEYS: frozenset[str] = frozenset({"coordinator_token"})
+
+# The valid form of each key, quoted in every error about it.
+EXPECTED: Mapping[str, str] = {
+    "profile": "'dev' or 'prod'",
+    "coordinator_url": "an http(s) URL with a host, e.g. http://seamless-coordinator:8080",
+    "coordinator_token": "a non-empty string (bearer token)",
+    "redis_dsn": "a redis:// or rediss:// URL with a host, e.g. redis://redis:6379/3",
+    "questdb_dsn": (
+        "a postgresql:// URL with a host, e.g. postgresql://admin:quest@questdb:8812/qdb"
+    ),
+    "artifact_endpoint": "an http(s) URL with a host, e.g. http://minio:9000",
+    "artifact_bucket": (
+        "an S3 bucket name: 3-63 chars of a-z, 0-9, '.' and '-', starting and ending "
+        "with a letter or digit, e.g. seamless-artifacts"
+    ),
+    "artifacts_enabled": "a boolean (true/false; env: 1/0)",
+    "artifact_dir": "a filesystem path, e.g. /var/lib/qmtl/seamless-artifacts",
+    "fingerprint_mode": "one of " + ", ".join(repr(m) for m in FINGERPRINT_MODES),
+    "publish_fingerprint": "a boolean (true/false; env: 1/0)",
+    "preview_fingerprint": "a boolean (true/false; env: 1/0)",
+    "early_fingerprint": "a boolean (true/false; env: 1/0)",
+    "sla_preset": "the name of an SLA preset in the presets file, e.g. baseline",
+    "conformance_preset": (
+        "the name of a conformance preset in the presets file, e.g. strict-blocking"
+    ),
+    "presets_file": "a path to a presets YAML file (relative paths: to the config file)",
+    "seamless_worker_id": "a non-empty string naming this worker",
+    "coordinator_timeout_seconds": "a number of seconds > 0, e.g. 2.0",
+    "health_attempts": "an integer from 1 to 20, e.g. 3",
+    "health_backoff_seconds": "a number of seconds >= 0, e.g. 10",
+    "health_timeout_seconds": "a number of seconds > 0, e.g. 5",
+}
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme must be {' or '.join(schemes)}, got {parts.scheme or 'none'!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"bad port: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    if port == 0:
+        raise ValueError("port 0 is not a valid port")
+    return value
+
+
+class SeamlessConfig(BaseModel):
+    """The `seamless` section, after env overrides. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: Profile = "dev"
+    coordinator_url: str | None = None
+    coordinator_token: SecretStr | None = Field(default=None, min_length=1)
+    redis_dsn: str | None = None
+    questdb_dsn: str | None = None
+    artifact_endpoint: str | None = None
+    artifact_bucket: str | None = None
+    artifacts_enabled: bool = False
+    artifact_dir: str | None = Field(default=None, min_length=1)
+    fingerprint_mode: Literal["canonical", "legacy"] = "canonical"
+    publish_fingerprint: bool = True
+    preview_fingerprint: bool = False
+    early_fingerprint: bool = False
+    sla_preset: str = Field(default="baseline", min_length=1)
+    conformance_preset: str = Field(default="strict-blocking", min_length=1)
+    presets_file: str | None = Field(default=None, min_length=1)
+    seamless_worker_id: str | None = Field(default=None, min_length=1)
+    coordinator_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
+    health_attempts: int = Field(default=3, ge=1, le=20)
+    health_backoff_seconds: float = Field(default=10.0, ge=0, le=600)
+    health_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+
+    @field_validator("coordinator_url", "artifact_endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_url(value, ("http", "https")).rstrip("/")
+
+    @field_validator("redis_dsn")
+    @classmethod
+    def _redis_dsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        _check_url(value, ("redis", "rediss"))
+        path = urlsplit(value).path.strip("/")
+        if path and not path.isdigit():
+            raise ValueError(f"the database after the host must be a number, got {path!r}")
+        return value
+
+    @field_validator("questdb_dsn")
+    @classmethod
+    def _questdb_dsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_url(value, ("postgresql", "postgres"))
+
+    @field_validator("artifact_bucket")
+    @classmethod
+    def _bucket(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _BUCKET_RE.match(value) or ".." in value:
+            raise ValueError("not a valid S3 bucket name")
+        return value
+
+    @property
+    def token(self) -> str | None:
+        return self.coordinator_token.get_secret_value() if self.coordinator_token else None
+
+
+FIELDS: tuple[str, ...] = tuple(SeamlessConfig.model_fields)
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem with one key."""
+
+    key: str
+    source: str
+    problem: str
+    expected: str
+    value: str | None = None
+    suggestion: str | None = None
+
+    def message(self) -> str:
+        shown = f" = {self.value}" if self.value is not None else ""
+        hint = f"; did you mean {self.suggestion!r}?" if self.suggestion else ""
+        expected = f"; expected {self.expected}" if self.expected else ""
+        return f"{SECTION}.{self.key}{shown} (from {self.source}): {self.problem}{hint}{expected}"
+
+
+@dataclass(frozen=True)
+class ResolvedSection:
+    """Raw values after env overrides, and where each came from."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    def source_of(self, key: str) -> str:
+        return self.sources.get(key, DEFAULT_SOURCE)
+
+
+def redact(key: str, value: Any) -> str:
+    """A value as it may appear in a message: secrets hidden, URL passwords masked."""
+    if key in SECRET_KEYS:
+        return "'***'"
+    if isinstance(value, str):
+        return repr(mask_url_password(value))
+    return repr(value)
+
+
+def mask_url_password(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        if parts.password is None:
+            return value
+        netloc = parts.netloc.rsplit("@", 1)
+        userinfo = netloc[0].split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
+    except ValueError:
+        return value
+
+
+def suggest(name: str, candidates: tuple[str, ...] | list[str]) -> str | None:
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def resolve_section(
+    section: Mapping[str, Any],
+    env: Mapping[str, str] | None,
+    *,
+    source: str = "config",
+) -> ResolvedSection:
+    """Merge file values with env overrides (env wins) and record each value's source."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, value in section.items():
+        values[str(key)] = value
+        sources[str(key)] = source
+    for key, var in ENV_VARS.items():
+        if env is None:
+            break
+        raw = env.get(var)
+        if raw is None or raw == "":
+            continue
+        values[key] = raw
+        sources[key] = f"env var {var}"
+    return ResolvedSection(values=values, sources=sources)
+
+
+def unknown_env_vars(env: Mapping[str, str] | None) -> list[tuple[str, str | None]]:
+    """`QMTL_SEAMLESS_*` variables we do not know, with a did-you-mean for each."""
+    if env is None:
+        return []
+    known = list(ENV_VARS.values())
+    return [
+        (var, suggest(var, known))
+        for var in sorted(env)
+        if var.startswith(ENV_PREFIX) and var not in known
+    ]
+
+
+def section_issues(resolved: ResolvedSection) -> list[ConfigIssue]:
+    """Schema problems of the section: unknown keys, wrong types, bad URLs/DSNs."""
+    try:
+        SeamlessConfig.model_validate(dict(resolved.values))
+    except ValidationError as exc:
+        return _issues_from(exc, resolved)
+    return []
+
+
+def _issues_from(exc: ValidationError, resolved: ResolvedSection) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    for error in exc.errors():
+        loc = error.get("loc") or ("",)
+        key = str(loc[0])
+        raw = resolved.values.get(key)
+        source = resolved.source_of(key)
+        if error["type"] == "extra_forbidden":
+            hint = suggest(key, list(FIELDS))
+            issues.append(
+                ConfigIssue(
+                    key=key,
+                    source=source,
+                    problem="unknown key",
+                    expected="one of the known keys: " + ", ".join(FIELDS),
+                    suggestion=hint,
+                )
+            )
+            continue
+        problem = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        issues.append(
+            ConfigIssue(
+                key=key,
+                source=source,
+                problem=problem,
+                expected=EXPECTED.get(key, ""),
+                value=redact(key, raw),
+            )
+        )
+    return issues
+
+
+def parse_section(resolved: ResolvedSection) -> SeamlessConfig:
+    """The typed section, or ConfigError listing every issue (the first names the key)."""
+    try:
+        return SeamlessConfig.model_validate(dict(resolved.values))
+    except ValidationError as exc:
+        issues = _issues_from(exc, resolved)
+    raise issues_error(issues)
+
+
+def issues_error(issues: list[ConfigIssue]) -> ConfigError:
+    first = issues[0]
+    text = "\n".join(issue.message() for issue in issues)
+    return ConfigError(
+        text, key=f"{SECTION}.{first.key}", source=first.source, expected=first.expected
+    )
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    """A parsed config file: the whole mapping plus its path."""
+
+    path: Path
+    data: Mapping[str, Any]
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def seamless_section(self) -> dict[str, Any]:
+        """The `seamless` section, with QMTL's top-level `profile` and
+        `connectors.seamless_worker_id` folded in when the section does not set them."""
+        if SECTION not in self.data:
+            raise ConfigSectionMissing(
+                f"{self.path}: no '{SECTION}' section; add a '{SECTION}:' mapping "
+                "(e.g. seamless: {coordinator_url: http://seamless-coordinator:8080})",
+                key=SECTION,
+                source=str(self.path),
+                expected="a mapping of seamless keys",
+            )
+        raw = self.data[SECTION]
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ConfigError(
+                f"{SECTION} (from {self.path}): must be a mapping of keys, "
+                f"got {type(raw).__name__}; expected e.g. seamless: {{profile: dev}}",
+                key=SECTION,
+                source=str(self.path),
+                expected="a mapping of seamless keys",
+            )
+        section = dict(raw)
+        profile = self.data.get("profile")
+        if profile is not None and "profile" not in section:
+            section["profile"] = profile
+        connectors = self.data.get("connectors")
+        if isinstance(connectors, Mapping):
+            worker = connectors.get("seamless_worker_id")
+            if worker is not None and "seamless_worker_id" not in section:
+                section["seamless_worker_id"] = worker
+        return section
+
+
+def read_document(path: Path) -> ConfigDocument:
+    """Read and parse a YAML config file; ConfigError (no trace) on any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"--config {path}: no such file; expected the path of a YAML config file",
+            key="--config",
+            source=str(path),
+            expected="an existing YAML file",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"--config {path}: cannot read it ({exc}); expected a readable UTF-8 YAML file",
+            key="--config",
+            source=str(path),
+            expected="a readable UTF-8 YAML file",
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{path}: not valid YAML{where}: {problem}; expected a YAML mapping such as "
+            "'seamless:\\n  profile: dev'",
+            key="yaml",
+            source=str(path),
+            expected="valid YAML",
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, got "
+            f"{type(data).__name__}; expected e.g. 'seamless:\\n  profile: dev'",
+            key="yaml",
+            source=str(path),
+            expected="a mapping of sections",
+        )
+    return ConfigDocument(path=path, data=data)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated section, where each value came from, and the directory relative paths
+    (presets_file) resolve against."""
+
+    settings: SeamlessConfig
+    sources: Mapping[str, str]
+    config_dir: Path | None
+
+    def source_of(self, key: str) -> str:
+        return self.sources.get(key, DEFAULT_SOURCE)
+
+
+def load_section(
+    section: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    source: str = "config",
+    config_dir: Path | None = None,
+) -> LoadedConfig:
+    """Validate a section given as values (e.g. Pulumi stack config); ConfigError if bad.
+
+    Checks presets too: a dangling sla_preset/conformance_preset name is an error.
+    """
+    from seamless.presets import preset_issues  # presets imports this module
+
+    resolved = resolve_section(section, env, source=source)
+    settings = parse_section(resolved)
+    issues = preset_issues(settings, resolved, config_dir)
+    if issues:
+        raise issues_error(issues)
+    return LoadedConfig(settings=settings, sources=dict(resolved.sources), config_dir=config_dir)
+
+
+def load_config(path: Path, *, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Load the `seamless` section of a YAML file, apply env overrides, validate it."""
+    document = read_document(path)
+    return load_section(
+        document.seamless_section(),
+        env=env,
+        source=str(path),
+        config_dir=document.directory,
+    )
