@@ -1,0 +1,38 @@
+"""pytest fixtures for the real servers, registered for the whole repository by the root
+conftest.py so that tests/, chaos/ and loadtest/ share one set of processes per session.
+
+Add new shared process fixtures here (not in a directory's conftest.py) so every suite can
+reach them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from lab.servers import MinioServer, QuestDBServer, RedisServer, ToxiproxyServer
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def questdb_server() -> Iterator[QuestDBServer]:
+    with QuestDBServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def minio_server() -> Iterator[MinioServer]:
+    with MinioServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_server() -> Iterator[ToxiproxyServer]:
+    with ToxiproxyServer() as server:
+        yield server

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the lab need into the git-ignored .tools/ and .venv/:
+# the pinned Python environment, Redis (Debian), toxiproxy and MinIO (go install), and the
+# QuestDB server jar (Maven Central). Idempotent: each step leaves a stamp named after its
+# pinned version, so a second run with nothing changed takes seconds.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="$root/.tools"
+stamps="$tools/stamps"
+# shellcheck source=versions.env
+source "$root/scripts/versions.env"
+mkdir -p "$tools/bin" "$stamps" "$tools/logs"
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+stamped() { [ -f "$stamps/$1" ]; }
+stamp() { touch "$stamps/$1"; }
+# Run a step quietly, keeping its log; on failure show the log's tail and name the step.
+run_logged() {
+  local name="$1"; shift
+  local log="$tools/logs/$name.log"
+  if ! "$@" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "$name failed (full log: $log)"
+  fi
+}
+
+# --- prerequisites: one line each, naming what is missing and how to get it ----------------
+have python3.11 || have python3 || die "Python 3.11 not found: install it (e.g. apt-get install -y python3.11 python3.11-venv)"
+python_bin="$(command -v python3.11 || command -v python3)"
+"$python_bin" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+  || die "Python 3.11 required, found $("$python_bin" --version 2>&1): install python3.11"
+have go || die "Go not found: install it (apt-get install -y golang-go, or a Go >= 1.24 toolchain)"
+have java || die "Java $JAVA_MIN_MAJOR+ not found: install it (apt-get install -y openjdk-17-jre-headless)"
+java_major="$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}' | cut -d. -f1)"
+[ "${java_major:-0}" -ge "$JAVA_MIN_MAJOR" ] || die "Java $JAVA_MIN_MAJOR+ required, found $java_major: install openjdk-17-jre-headless"
+have mvn || die "Maven not found (it fetches the QuestDB jar from Maven Central): apt-get install -y maven"
+
+# --- Python environment ---------------------------------------------------------------------
+if ! stamped "uv-$UV_VERSION"; then
+  say "installing uv $UV_VERSION"
+  run_logged uv "$python_bin" -m venv "$tools/uv-venv"
+  run_logged uv "$tools/uv-venv/bin/pip" install --quiet "uv==$UV_VERSION"
+  ln -sf "$tools/uv-venv/bin/uv" "$tools/bin/uv"
+  stamp "uv-$UV_VERSION"
+fi
+uv="$tools/bin/uv"
+lock_sum="$(sha256sum "$root/requirements/lock.txt" | cut -c1-16)"
+if [ ! -x "$root/.venv/bin/python" ] || ! stamped "venv-$lock_sum"; then
+  say "installing the pinned Python environment into .venv"
+  [ -x "$root/.venv/bin/python" ] || run_logged venv "$uv" venv --quiet --python "$python_bin" "$root/.venv"
+  (cd "$root" && run_logged venv "$uv" pip sync --python "$root/.venv/bin/python" requirements/lock.txt) \
+    || die "could not install Python packages: is PyPI reachable?"
+  rm -f "$stamps"/venv-*
+  stamp "venv-$lock_sum"
+fi
+
+# --- Redis from Debian ----------------------------------------------------------------------
+redis_ok() {
+  have redis-server && [ "$(redis-server --version | sed -E 's/.* v=([0-9]+).*/\1/')" -ge "$REDIS_MIN_MAJOR" ]
+}
+if ! redis_ok; then
+  [ "$(id -u)" = 0 ] || die "redis-server >= $REDIS_MIN_MAJOR not found and not root: run 'sudo apt-get update && sudo apt-get install -y redis-server'"
+  say "installing redis-server from Debian"
+  # RUNLEVEL=1 keeps the package from starting a system-wide server: tests start their own.
+  run_logged apt-get-update apt-get update
+  run_logged apt-get-redis env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+    apt-get install -y --no-install-recommends redis-server
+  redis_ok || die "redis-server >= $REDIS_MIN_MAJOR still missing after apt-get install"
+fi
+ln -sf "$(command -v redis-server)" "$tools/bin/redis-server"
+
+# --- Go-built servers -----------------------------------------------------------------------
+go_install() {  # name version module binary-name-go-gives-it
+  local name="$1" version="$2" module="$3" built="$4"
+  # The stamp carries the version, so bumping versions.env rebuilds.
+  if ! stamped "$name-$version" || [ ! -x "$tools/bin/$name" ]; then
+    say "building $name $version with go install"
+    local gobin; gobin="$(mktemp -d)"
+    run_logged "$name" env GOBIN="$gobin" GOFLAGS=-buildvcs=false go install "$module@$version" \
+      || die "could not build $name: is the Go module proxy reachable?"
+    mv "$gobin/$built" "$tools/bin/$name"
+    rm -rf "$gobin" "$stamps/$name"-*
+    stamp "$name-$version"
+  fi
+}
+go_install toxiproxy-server "$TOXIPROXY_VERSION" github.com/Shopify/toxiproxy/v2/cmd/server server
+go_install minio "$MINIO_VERSION" github.com/minio/minio minio
+
+# --- QuestDB from Maven Central -------------------------------------------------------------
+questdb_jar="$tools/questdb/questdb-$QUESTDB_VERSION.jar"
+if [ ! -f "$questdb_jar" ]; then
+  say "fetching QuestDB $QUESTDB_VERSION from Maven Central"
+  mkdir -p "$tools/questdb"
+  run_logged questdb mvn -B -q dependency:copy \
+    "-Dartifact=org.questdb:questdb:$QUESTDB_VERSION:jar" "-DoutputDirectory=$tools/questdb"
+fi
+ln -sf "$questdb_jar" "$tools/questdb/questdb.jar"
+
+# --- extra tool environments owned by their own scripts --------------------------------------
+for extra in "$root"/scripts/bootstrap.d/*.sh; do
+  [ -e "$extra" ] || continue
+  bash "$extra" "$root" || die "$(basename "$extra") failed"
+done
+
+say "ready: $("$tools/bin/redis-server" --version | cut -d' ' -f3), toxiproxy $TOXIPROXY_VERSION, minio $MINIO_VERSION, questdb $QUESTDB_VERSION"
