@@ -129,3 +129,20 @@ class ConfigSectionMissing(ConfigError):
 
 class PresetError(ConfigError):
     """A presets file is unreadable or malformed, or names a preset that does not exist."""
+
+
+class LeaseNotGranted(SeamlessError):
+    """`hold_lease` asked for a key the coordinator would not grant (held, completed or
+    parked as failed). Not an outage: the coordinator answered."""
+
+    def __init__(self, key: str, reason: str, lease_until_ms: int | None = None) -> None:
+        until = f" until {lease_until_ms} ms" if lease_until_ms is not None else ""
+        super().__init__(f"lease on {key!r} not granted: {reason}{until}")
+        self.key = key
+        self.reason = reason
+        self.lease_until_ms = lease_until_ms
+
+
+class CoordinatorStartupError(CoordinatorUnavailable):
+    """Prod start-up stopped: the coordinator never passed its health check within the
+    bounded retries. Prod never falls back to an in-memory stub."""

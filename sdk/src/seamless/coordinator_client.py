@@ -1,0 +1,325 @@
+"""Async HTTP client of the backfill coordinator (implements `seamless.coordination.Coordinator`).
+
+Unlike QMTL's client, which swallowed network errors and answered "no lease" (so an
+unreachable coordinator silently skipped backfills), every failure to get an answer here
+raises `CoordinatorUnavailable`: network errors, timeouts, 5xx, truncated or unparsable
+bodies, and rate limiting that outlasts its retries. Only an explicit 409 from the
+coordinator means "not granted".
+
+One pooled `httpx.AsyncClient` per instance (QMTL opened a client per request).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from seamless.config import SeamlessConfig
+from seamless.coordination import ClaimOutcome, Granted, NotGranted
+from seamless.errors import (
+    CoordinatorAuthError,
+    CoordinatorRequestRejected,
+    CoordinatorUnavailable,
+    InvalidRequestError,
+    LeaseLost,
+)
+from seamless.health import HEALTH_PATH, interpret_health_response
+from seamless.protocol import (
+    ClaimRequest,
+    ClaimResponse,
+    CompleteRequest,
+    ConflictResponse,
+    ErrorResponse,
+    FailRequest,
+    Lease,
+    LeaseInfo,
+    RatioResponse,
+    RenewRequest,
+    RenewResponse,
+)
+
+DEFAULT_TIMEOUT_SECONDS = 2.0  # QMTL's client timeout
+# Worker identity, QMTL's order after the config key `seamless_worker_id`.
+WORKER_ENV_VARS: tuple[str, ...] = ("QMTL_SEAMLESS_WORKER", "QMTL_WORKER_ID", "HOSTNAME")
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def resolve_worker_id(configured: str | None, env: Mapping[str, str] | None = None) -> str:
+    """`seamless_worker_id` from config, else QMTL_SEAMLESS_WORKER, QMTL_WORKER_ID, HOSTNAME
+    (then the OS host name, so a worker always has a name)."""
+    if configured and configured.strip():
+        return configured.strip()
+    source = os.environ if env is None else env
+    for var in WORKER_ENV_VARS:
+        value = source.get(var, "").strip()
+        if value:
+            return value
+    return socket.gethostname()
+
+
+class _RateLimited(Exception):
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__(f"rate limited (Retry-After: {retry_after})")
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class CoordinatorClient:
+    """Claim / renew / complete / fail / inspect leases over HTTP with bearer-token auth."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        worker_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        rate_limit_attempts: int = 4,
+        max_retry_after: float = 5.0,
+        default_retry_after: float = 0.2,
+        transport: httpx.AsyncBaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.worker_id = resolve_worker_id(worker_id, env)
+        self.rate_limit_attempts = max(1, rate_limit_attempts)
+        self.max_retry_after = max_retry_after
+        self.default_retry_after = default_retry_after
+        headers = {"Accept": "application/json", "User-Agent": "seamless-sdk"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_config(
+        cls, settings: SeamlessConfig, *, env: Mapping[str, str] | None = None
+    ) -> CoordinatorClient:
+        if settings.coordinator_url is None:
+            raise CoordinatorRequestRejected("no seamless.coordinator_url to connect to")
+        return cls(
+            settings.coordinator_url,
+            token=settings.token,
+            worker_id=settings.seamless_worker_id,
+            timeout=settings.coordinator_timeout_seconds,
+            env=env,
+        )
+
+    async def __aenter__(self) -> CoordinatorClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- the Coordinator interface -----------------------------------------------------------
+
+    async def claim(
+        self,
+        key: str,
+        lease_ms: int,
+        *,
+        job_id: str | None = None,
+        shards_total: int | None = None,
+    ) -> ClaimOutcome:
+        body = _request_body(
+            ClaimRequest,
+            key=key,
+            lease_ms=lease_ms,
+            job_id=job_id,
+            shards_total=shards_total,
+            holder=self.worker_id,
+        )
+        response = await self._send("POST", "/v1/leases/claim", body)
+        if response.status_code == 200:
+            claimed = _parse(ClaimResponse, response)
+            return Granted(lease=claimed.lease, completion_ratio=claimed.completion_ratio)
+        if response.status_code == 409:
+            conflict = _parse(ConflictResponse, response)
+            if conflict.reason == "stale":
+                raise CoordinatorUnavailable(
+                    f"claim of {key!r}: unexpected 409 stale from {self.base_url}"
+                )
+            return NotGranted(
+                key=key, reason=conflict.reason, lease_until_ms=conflict.lease_until_ms
+            )
+        raise self._unexpected(response, "claim", key)
+
+    async def renew(self, lease: Lease, lease_ms: int) -> Lease:
+        body = _request_body(RenewRequest, key=lease.key, token=lease.token, lease_ms=lease_ms)
+        response = await self._send("POST", "/v1/leases/renew", body)
+        if response.status_code == 200:
+            return _parse(RenewResponse, response).lease
+        raise self._lease_error(response, "renew", lease)
+
+    async def complete(self, lease: Lease) -> RatioResponse:
+        body = _request_body(CompleteRequest, key=lease.key, token=lease.token)
+        response = await self._send("POST", "/v1/leases/complete", body)
+        if response.status_code == 200:
+            return _parse(RatioResponse, response)
+        raise self._lease_error(response, "complete", lease)
+
+    async def fail(self, lease: Lease, reason: str) -> RatioResponse:
+        body = _request_body(FailRequest, key=lease.key, token=lease.token, reason=reason[:2048])
+        response = await self._send("POST", "/v1/leases/fail", body)
+        if response.status_code == 200:
+            return _parse(RatioResponse, response)
+        raise self._lease_error(response, "fail", lease)
+
+    async def inspect(self, key: str) -> LeaseInfo:
+        if not key:
+            raise InvalidRequestError("key", key, "a non-empty lease key")
+        response = await self._send("GET", "/v1/leases/" + quote(key, safe=""), None)
+        if response.status_code == 200:
+            return _parse(LeaseInfo, response)
+        raise self._unexpected(response, "inspect", key)
+
+    async def health(self, *, timeout: float | None = None) -> None:
+        """Return if `GET /healthz` says healthy; `timeout` overrides the request timeout."""
+        response = await self._send("GET", HEALTH_PATH, None, timeout=timeout)
+        interpret_health_response(self.base_url + HEALTH_PATH, response)
+
+    # --- transport ---------------------------------------------------------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """One request, retried only on 429 (the coordinator did nothing); every failure to
+        get an answer becomes CoordinatorUnavailable."""
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.rate_limit_attempts),
+                wait=self._retry_after_wait,
+                retry=retry_if_exception_type(_RateLimited),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._send_once(method, path, body, timeout)
+        except _RateLimited as exc:
+            raise CoordinatorUnavailable(
+                f"{method} {self.base_url}{path}: still rate limited (429) after "
+                f"{self.rate_limit_attempts} attempts"
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _send_once(
+        self, method: str, path: str, body: dict[str, Any] | None, timeout: float | None
+    ) -> httpx.Response:
+        where = f"{method} {self.base_url}{path}"
+        per_request: Any = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+        try:
+            # Not streamed: the whole body is read here, so a truncated body fails now.
+            response = await self._http.request(method, path, json=body, timeout=per_request)
+        except httpx.TimeoutException as exc:
+            raise CoordinatorUnavailable(f"{where}: timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise CoordinatorUnavailable(f"{where}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 429:
+            raise _RateLimited(parse_retry_after(response.headers.get("Retry-After")))
+        if status in (401, 403):
+            raise CoordinatorAuthError(
+                f"{where}: the coordinator refused our credentials (HTTP {status}); "
+                "check seamless.coordinator_token / QMTL_SEAMLESS_COORDINATOR_TOKEN"
+            )
+        if status >= 500:
+            raise CoordinatorUnavailable(f"{where}: HTTP {status} {_snippet(response)}")
+        return response
+
+    def _retry_after_wait(self, state: RetryCallState) -> float:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        wait = exc.retry_after if isinstance(exc, _RateLimited) else None
+        if wait is None:
+            wait = self.default_retry_after
+        return min(wait, self.max_retry_after)
+
+    def _lease_error(self, response: httpx.Response, op: str, lease: Lease) -> Exception:
+        if response.status_code == 409:
+            conflict = _parse(ConflictResponse, response)
+            return LeaseLost(lease.key, lease.token, conflict.detail or conflict.reason)
+        return self._unexpected(response, op, lease.key)
+
+    def _unexpected(self, response: httpx.Response, op: str, key: str) -> Exception:
+        status = response.status_code
+        if 400 <= status < 500:
+            try:
+                error = ErrorResponse.model_validate_json(response.content)
+                field = f" (field {error.field})" if error.field else ""
+                detail = f"{error.error}{field}: {error.detail or ''}".rstrip(": ")
+            except ValidationError:
+                detail = _snippet(response)
+            if status == 404 and op != "inspect":
+                # QMTL read 404 as "no lease"; here it means a wrong URL or an old service.
+                return CoordinatorUnavailable(
+                    f"{op} {key!r}: HTTP 404 from {self.base_url} ({detail}); "
+                    "is seamless.coordinator_url the coordinator?"
+                )
+            return CoordinatorRequestRejected(f"{op} {key!r}: HTTP {status}: {detail}")
+        return CoordinatorUnavailable(
+            f"{op} {key!r}: unexpected HTTP {status} {_snippet(response)}"
+        )
+
+
+def _request_body(model: type[_Model], **fields: Any) -> dict[str, Any]:
+    """Validate a request before sending, so a bad argument is named locally."""
+    try:
+        request = model.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error.get("loc", ())) or "request"
+        raise InvalidRequestError(name, error.get("input"), str(error["msg"])) from None
+    return request.model_dump(mode="json", exclude_none=True)
+
+
+def _parse(model: type[_Model], response: httpx.Response) -> _Model:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise CoordinatorUnavailable(
+            f"{response.request.method} {response.request.url}: HTTP {response.status_code} "
+            f"with a body that is not a valid {model.__name__}: {_snippet(response)}"
+        ) from exc
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = response.content[:200].decode("utf-8", errors="replace")
+    return repr(text) if text else "(empty body)"
