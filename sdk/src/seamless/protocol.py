@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_KEY_LENGTH = 512
 MIN_LEASE_MS = 100
 MAX_LEASE_MS = 24 * 3600 * 1000
+# Keys are printable: no ASCII control characters (they break logs, metrics and Redis tools).
+KEY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 LeaseState = Literal["free", "held", "completed", "failed"]
 ConflictReason = Literal["held", "completed", "stale", "failed"]
@@ -26,7 +28,7 @@ class _Body(BaseModel):
 
 
 class ClaimRequest(_Body):
-    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
     lease_ms: int = Field(ge=MIN_LEASE_MS, le=MAX_LEASE_MS)
     # Aligned-shard jobs: the claim names its job and how many shards the job has, so the
     # service can report the job's completion ratio.
@@ -37,18 +39,18 @@ class ClaimRequest(_Body):
 
 
 class RenewRequest(_Body):
-    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
     token: int = Field(ge=1)
     lease_ms: int = Field(ge=MIN_LEASE_MS, le=MAX_LEASE_MS)
 
 
 class CompleteRequest(_Body):
-    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
     token: int = Field(ge=1)
 
 
 class FailRequest(_Body):
-    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
     token: int = Field(ge=1)
     reason: str = Field(default="", max_length=2048)
 
@@ -114,3 +116,27 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: Literal["ok", "unavailable"]
     reason: str | None = None
+
+
+# --- operator routes (added with the coordinator service) ----------------------------------
+
+
+class LeaseListResponse(BaseModel):
+    """GET /v1/leases?state=failed|expired: parked keys, or expired keys not re-claimed."""
+
+    state: Literal["failed", "expired"]
+    leases: list[LeaseInfo]
+
+
+class RecoverRequest(_Body):
+    """POST /v1/leases/recover: make a parked or expired key claimable again with a fresh
+    attempt budget; a live lease or a completed key only with ``force``."""
+
+    key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
+    force: bool = False
+
+
+class RecoverResponse(BaseModel):
+    key: str
+    previous_state: str
+    lease: LeaseInfo

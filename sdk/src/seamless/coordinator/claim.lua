@@ -1,0 +1,67 @@
+-- Claim KEYS[1] (the lease hash of ARGV[2]).
+-- ARGV: prefix, key, lease_ms, holder, client, job_id, shards_total, max_attempts,
+--       rl_identity, rl_limit
+--
+-- Fencing token: max(stored + 1, now_ms * 1000). The stored part makes tokens strictly
+-- increase per key; the clock part keeps them increasing when Redis loses its data (a
+-- restart without persistence forgets `stored`, but every token issued before the restart
+-- is at most its claim time * 1000 + the few claims made in that same millisecond, which a
+-- later clock reading exceeds). See store.py for the full argument.
+local prefix, key = ARGV[1], ARGV[2]
+local lease_ms = tonumber(ARGV[3])
+local holder, client, job_id = ARGV[4], ARGV[5], ARGV[6]
+local shards_total = ARGV[7]
+local max_attempts = tonumber(ARGV[8])
+local now = now_ms()
+
+local wait = rate_limited(prefix, ARGV[9], tonumber(ARGV[10]), now)
+if wait > 0 then
+  return {'rate_limited', num_str(wait)}
+end
+
+local h = KEYS[1]
+local cur = redis.call('HMGET', h, 'state', 'token', 'holder', 'until', 'attempts', 'job_id',
+  'reason')
+local state = cur[1] or 'free'
+local attempts = tonumber(cur[5] or '0')
+local expired, newly_expired, lost_holder, lost_token = '0', '0', '', ''
+
+if state == 'completed' then
+  return {'completed'}
+end
+if state == 'failed' then
+  return {'failed', cur[7] or ''}
+end
+if state == 'held' then
+  if tonumber(cur[4]) > now then
+    return {'held', cur[4], cur[3] or ''}
+  end
+  expired, lost_holder, lost_token = '1', cur[3] or '', cur[2] or ''
+  newly_expired = num_str(redis.call('ZREM', prefix .. 'idx:held', key))
+  redis.call('ZREM', prefix .. 'idx:expired', key)
+  if attempts >= max_attempts then
+    local reason = 'lease expired on each of ' .. num_str(attempts) .. ' attempts'
+    redis.call('HSET', h, 'state', 'failed', 'reason', reason, 'parked_ms', num_str(now))
+    redis.call('ZADD', prefix .. 'idx:failed', now, key)
+    return {'parked', reason, newly_expired, lost_holder, lost_token, num_str(attempts)}
+  end
+end
+
+local token = math.max(tonumber(cur[2] or '0') + 1, now * 1000)
+local lease_until = now + lease_ms
+attempts = attempts + 1
+redis.call('HSET', h, 'state', 'held', 'token', num_str(token), 'holder', holder,
+  'client', client, 'until', num_str(lease_until), 'attempts', num_str(attempts),
+  'claimed_ms', num_str(now))
+if job_id ~= '' then
+  redis.call('HSET', h, 'job_id', job_id)
+  if shards_total ~= '' then
+    redis.call('HSET', prefix .. 'job:' .. job_id, 'shards_total', shards_total)
+  end
+else
+  job_id = cur[6] or ''
+end
+redis.call('ZADD', prefix .. 'idx:held', lease_until, key)
+local progress = job_progress(prefix, job_id)
+return {'granted', num_str(token), num_str(lease_until), num_str(attempts), job_id,
+  progress[1], progress[2], expired, newly_expired, lost_holder, lost_token}

@@ -1,0 +1,171 @@
+"""The outermost ASGI layer: bearer-token authentication, a request size cap, and request
+metrics. Written as plain ASGI (not BaseHTTPMiddleware) because it runs on every request.
+
+Bearer tokens are looked up by their SHA-256 digest, so the comparison never runs over the
+secret itself and a timing difference reveals nothing about it. `/healthz`, `/readyz`,
+`/metrics` and the OpenAPI document are public; every other route answers 401 without a
+valid token (unknown routes included, so probing reveals nothing either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from seamless.coordinator.metrics import CoordinatorMetrics
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+WORKER_HEADER = b"x-worker-id"
+MAX_WORKER_ID = 128
+
+_ROUTES = {
+    "/v1/leases/claim": "claim",
+    "/v1/leases/renew": "renew",
+    "/v1/leases/complete": "complete",
+    "/v1/leases/fail": "fail",
+    "/v1/leases/recover": "recover",
+    "/v1/leases": "list",
+    "/healthz": "healthz",
+    "/readyz": "readyz",
+    "/metrics": "metrics",
+}
+
+
+def route_label(path: str) -> str:
+    label = _ROUTES.get(path)
+    if label is not None:
+        return label
+    return "inspect" if path.startswith("/v1/leases/") else "other"
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class GuardMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tokens: Mapping[str, SecretStr],
+        metrics: CoordinatorMetrics,
+        max_body_bytes: int = 64 * 1024,
+    ) -> None:
+        self.app = app
+        self._by_digest = {
+            hashlib.sha256(secret.get_secret_value().encode()).digest(): identity
+            for identity, secret in tokens.items()
+        }
+        self._metrics = metrics
+        self._max_body = max_body_bytes
+        self._children: dict[tuple[str, int], Any] = {}
+        self._timers: dict[str, Any] = {}
+
+    def _authenticate(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+        for name, value in headers:
+            if name == b"authorization":
+                scheme, _, credential = value.partition(b" ")
+                if scheme.lower() != b"bearer" or not credential:
+                    return None
+                return self._by_digest.get(hashlib.sha256(credential.strip()).digest())
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            status = await self._check(scope)
+            if status:
+                await self._refuse(send, status)
+                return
+            await self.app(scope, receive, send_recording)
+        finally:
+            self._observe(route_label(path), status, time.perf_counter() - started)
+
+    async def _check(self, scope: Scope) -> int:
+        """0 when the request may proceed, else the status to refuse it with."""
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if scope["path"] not in PUBLIC_PATHS:
+            identity = self._authenticate(headers)
+            if identity is None:
+                return 401
+            worker = ""
+            for name, value in headers:
+                if name == WORKER_HEADER:
+                    worker = value.decode("latin-1").strip()
+                    if len(worker) > MAX_WORKER_ID or not worker.isprintable():
+                        return 400
+            scope.setdefault("state", {}).update(client_id=identity, worker_id=worker)
+        for name, value in headers:
+            if name == b"content-length":
+                if not value.isdigit():
+                    return 400
+                if int(value) > self._max_body:
+                    return 413
+        return 0
+
+    @staticmethod
+    async def _refuse(send: Send, status: int) -> None:
+        if status == 401:
+            await send_json(
+                send,
+                401,
+                {"error": "unauthorized", "field": "Authorization",
+                 "detail": "send 'Authorization: Bearer <client token>'"},
+                [(b"www-authenticate", b"Bearer")],
+            )  # fmt: skip
+        elif status == 413:
+            await send_json(
+                send, 413, {"error": "too_large", "field": "body", "detail": "body over 64 KiB"}
+            )
+        else:
+            await send_json(
+                send,
+                400,
+                {"error": "invalid_request", "field": "headers",
+                 "detail": "X-Worker-Id must be printable and at most 128 characters, "
+                           "Content-Length a number"},
+            )  # fmt: skip
+
+    def _observe(self, route: str, status: int, elapsed: float) -> None:
+        child = self._children.get((route, status))
+        if child is None:
+            child = self._children[(route, status)] = self._metrics.requests.labels(
+                route, str(status)
+            )
+        child.inc()
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = self._metrics.latency.labels(route)
+        timer.observe(elapsed)

@@ -1,0 +1,29 @@
+-- Operator recovery: make KEYS[1] claimable again with a fresh attempt budget. A parked,
+-- free or expired key is always recoverable; a live lease or a completed key only with
+-- force (a live holder's next complete/renew/fail is then refused as stale). The stored
+-- token is kept so the next claim's token is still greater than every earlier one.
+-- ARGV: prefix, key, force ('1'|'0'), rl_identity, rl_limit
+local prefix, key, force = ARGV[1], ARGV[2], ARGV[3] == '1'
+local now = now_ms()
+local wait = rate_limited(prefix, ARGV[4], tonumber(ARGV[5]), now)
+if wait > 0 then
+  return {'rate_limited', num_str(wait)}
+end
+local cur = redis.call('HMGET', KEYS[1], 'state', 'until', 'holder', 'token')
+local state = cur[1] or 'free'
+if state == 'held' and tonumber(cur[2]) > now and not force then
+  return {'held', cur[2], cur[3] or ''}
+end
+if state == 'completed' and not force then
+  return {'completed'}
+end
+if cur[1] then
+  redis.call('HSET', KEYS[1], 'state', 'free', 'attempts', '0', 'until', num_str(now),
+    'recovered_ms', num_str(now))
+  redis.call('HDEL', KEYS[1], 'reason', 'parked_ms')
+  redis.call('PERSIST', KEYS[1])
+end
+redis.call('ZREM', prefix .. 'idx:held', key)
+redis.call('ZREM', prefix .. 'idx:expired', key)
+redis.call('ZREM', prefix .. 'idx:failed', key)
+return {'recovered', state, cur[4] or ''}

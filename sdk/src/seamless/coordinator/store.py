@@ -1,0 +1,392 @@
+"""The lease store: Redis state for every key, changed only by the Lua scripts.
+
+Layout under the configured prefix (default ``seamless:``), so an ACL user limited to
+``~seamless:*`` can run the service:
+
+- ``{prefix}lease:{key}``: hash with state (free|held|completed|failed), token, holder,
+  client, until (ms), attempts, job_id, reason and timestamps;
+- ``{prefix}idx:held`` (zset, score = lease end), ``{prefix}idx:expired`` (zset, expired and
+  not yet re-claimed), ``{prefix}idx:failed`` (zset, parked keys, score = when parked);
+- ``{prefix}job:{job_id}`` (hash: shards_total) and ``{prefix}job:{job_id}:done`` (set of
+  completed shard keys), for the completion ratio of aligned-shard jobs;
+- ``{prefix}rl:{identity}:{second}``: rate-limit counters.
+
+Fencing tokens survive Redis data loss
+--------------------------------------
+A claim's token is ``max(stored + 1, now_ms * 1000)`` where ``now_ms`` is the Redis server's
+clock (``TIME``) read inside the script. The ``stored + 1`` part makes tokens strictly
+increase per key while the data lives. The clock part keeps that true when it does not: a
+Redis restarted empty (no persistence) has forgotten ``stored``, so the next claim's token
+falls back to ``now_ms * 1000``. Every token issued before the restart was at most
+``t * 1000 + k`` for its claim time ``t`` and ``k`` claims of that key in the same
+millisecond; since each claim needs the previous lease to end (minimum 100 ms) or be given
+back, ``k`` stays far below 1000, so any claim in a later millisecond gets a greater token.
+An old holder's ``complete``/``renew``/``fail`` is refused anyway after the restart (the
+key has no live lease with its token), and the next claim's token is greater than the old
+one, so storage guarded by the token refuses the old holder's writes too.
+
+The assumption is the Redis host's clock does not step back past the last claim issued
+before the restart; tokens stay below 2^53 (exact in Lua's doubles) until the year 2255.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, cast
+
+from redis.asyncio import Redis
+
+from seamless.coordinator.scripts import LeaseScripts
+from seamless.protocol import LeaseInfo, LeaseState
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    retry_after_ms: int
+
+
+@dataclass(frozen=True)
+class ExpiredLease:
+    """A lease whose holder lost it by letting it run out."""
+
+    key: str
+    holder: str
+    token: int
+    lease_until_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: str | None
+    done: int | None
+    total: int | None
+
+    def ratio(self, default: float) -> float:
+        if self.job_id and self.done is not None and self.total:
+            return min(1.0, self.done / self.total)
+        return default
+
+
+@dataclass(frozen=True)
+class Granted:
+    key: str
+    token: int
+    lease_until_ms: int
+    holder: str
+    attempts: int
+    job: JobProgress
+    # The previous lease on the key ran out; `newly_expired` when this claim noticed it first.
+    lost: ExpiredLease | None
+    newly_expired: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    reason: Literal["held", "completed", "failed"]
+    lease_until_ms: int | None = None
+    detail: str | None = None
+    # Parked now because the last allowed attempt's lease ran out.
+    parked_now: bool = False
+    lost: ExpiredLease | None = None
+    newly_expired: bool = False
+    attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The token is not the key's live lease (never issued, superseded, or expired)."""
+
+    state: str
+    detail: str
+    lost: ExpiredLease | None = None
+
+
+@dataclass(frozen=True)
+class Renewed:
+    token: int
+    lease_until_ms: int
+    holder: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A completed or failed lease."""
+
+    token: int
+    holder: str
+    client: str
+    attempts: int
+    job: JobProgress
+    parked: bool = False
+
+
+@dataclass(frozen=True)
+class Recovered:
+    previous_state: str
+
+
+ClaimResult = Granted | Refused | RateLimited
+RenewResult = Renewed | Stale | RateLimited
+FinishResult = Finished | Stale | RateLimited
+RecoverResult = Recovered | Refused | RateLimited
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text else None
+
+
+def _job(job_id: str, done: str, total: str) -> JobProgress:
+    return JobProgress(job_id or None, _int(done), _int(total))
+
+
+def _stale(reply: list[str], key: str, token: int) -> Stale:
+    # reply: 'stale', state, current_token, newly_expired, holder
+    state, current, newly = reply[1], reply[2], reply[3] == "1"
+    if state == "expired":
+        lost = ExpiredLease(key, reply[4], token) if newly else None
+        return Stale("expired", f"lease with token {token} expired", lost)
+    if current and current != str(token):
+        return Stale(state, f"token {token} is not the key's current token")
+    return Stale(state, f"key has no live lease with token {token} (state {state})")
+
+
+class LeaseStore:
+    """Async access to the lease state; every mutation is one Lua script call."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        max_attempts: int,
+        rate_limit: int = 0,
+        completed_retention_ms: int = 0,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.max_attempts = max_attempts
+        self.rate_limit = rate_limit
+        self.completed_retention_ms = completed_retention_ms
+        self.scripts = LeaseScripts.register(redis)
+
+    def lease_key(self, key: str) -> str:
+        return f"{self.prefix}lease:{key}"
+
+    async def claim(
+        self,
+        key: str,
+        lease_ms: int,
+        *,
+        holder: str,
+        client: str,
+        job_id: str | None = None,
+        shards_total: int | None = None,
+        identity: str = "",
+    ) -> ClaimResult:
+        reply: list[str] = await self.scripts.claim(
+            keys=[self.lease_key(key)],
+            args=[
+                self.prefix,
+                key,
+                lease_ms,
+                holder,
+                client,
+                job_id or "",
+                "" if shards_total is None else shards_total,
+                self.max_attempts,
+                identity or client,
+                self.rate_limit,
+            ],
+        )
+        kind = reply[0]
+        if kind == "granted":
+            lost = ExpiredLease(key, reply[9], int(reply[10])) if reply[7] == "1" else None
+            return Granted(
+                key=key,
+                token=int(reply[1]),
+                lease_until_ms=int(reply[2]),
+                holder=holder,
+                attempts=int(reply[3]),
+                job=_job(reply[4], reply[5], reply[6]),
+                lost=lost,
+                newly_expired=reply[8] == "1",
+            )
+        if kind == "held":
+            return Refused("held", lease_until_ms=int(reply[1]))
+        if kind == "completed":
+            return Refused("completed")
+        if kind == "failed":
+            return Refused("failed", detail=reply[1] or None)
+        if kind == "parked":
+            return Refused(
+                "failed",
+                detail=reply[1],
+                parked_now=True,
+                lost=ExpiredLease(key, reply[3], int(reply[4])),
+                newly_expired=reply[2] == "1",
+                attempts=int(reply[5]),
+            )
+        if kind == "rate_limited":
+            return RateLimited(int(reply[1]))
+        raise AssertionError(f"claim.lua returned {reply!r}")
+
+    async def renew(self, key: str, token: int, lease_ms: int, *, identity: str) -> RenewResult:
+        reply: list[str] = await self.scripts.renew(
+            keys=[self.lease_key(key)],
+            args=[self.prefix, key, str(token), lease_ms, identity, self.rate_limit],
+        )
+        if reply[0] == "renewed":
+            return Renewed(int(reply[1]), int(reply[2]), reply[3])
+        return self._not_done(reply, key, token)
+
+    async def complete(self, key: str, token: int, *, identity: str) -> FinishResult:
+        reply: list[str] = await self.scripts.complete(
+            keys=[self.lease_key(key)],
+            args=[
+                self.prefix,
+                key,
+                str(token),
+                self.completed_retention_ms,
+                identity,
+                self.rate_limit,
+            ],
+        )
+        if reply[0] == "completed":
+            return Finished(
+                token=token,
+                holder=reply[2],
+                client=reply[3],
+                attempts=int(reply[4]),
+                job=_job(reply[5], reply[6], reply[7]),
+            )
+        return self._not_done(reply, key, token)
+
+    async def fail(self, key: str, token: int, reason: str, *, identity: str) -> FinishResult:
+        reply: list[str] = await self.scripts.fail(
+            keys=[self.lease_key(key)],
+            args=[
+                self.prefix,
+                key,
+                str(token),
+                reason,
+                self.max_attempts,
+                identity,
+                self.rate_limit,
+            ],
+        )
+        if reply[0] == "failed":
+            return Finished(
+                token=token,
+                holder=reply[2],
+                client=reply[3],
+                attempts=int(reply[4]),
+                job=_job(reply[5], reply[6], reply[7]),
+                parked=reply[8] == "1",
+            )
+        return self._not_done(reply, key, token)
+
+    @staticmethod
+    def _not_done(reply: list[str], key: str, token: int) -> Stale | RateLimited:
+        if reply[0] == "rate_limited":
+            return RateLimited(int(reply[1]))
+        if reply[0] == "stale":
+            return _stale(reply, key, token)
+        raise AssertionError(f"lease script returned {reply!r}")
+
+    async def recover(self, key: str, *, force: bool, identity: str) -> RecoverResult:
+        reply: list[str] = await self.scripts.recover(
+            keys=[self.lease_key(key)],
+            args=[self.prefix, key, "1" if force else "0", identity, self.rate_limit],
+        )
+        kind = reply[0]
+        if kind == "recovered":
+            return Recovered(reply[1])
+        if kind == "held":
+            return Refused("held", lease_until_ms=int(reply[1]), detail="lease is live")
+        if kind == "completed":
+            return Refused("completed", detail="key is completed")
+        if kind == "rate_limited":
+            return RateLimited(int(reply[1]))
+        raise AssertionError(f"recover.lua returned {reply!r}")
+
+    async def sweep(self, limit: int = 500) -> list[ExpiredLease]:
+        """Report leases that ran out since the last sweep (each exactly once)."""
+        flat: list[str] = await self.scripts.sweep(keys=[], args=[self.prefix, limit])
+        return [
+            ExpiredLease(flat[i], flat[i + 1], int(flat[i + 2] or 0), int(flat[i + 3]))
+            for i in range(0, len(flat), 4)
+        ]
+
+    async def check_rate(self, identity: str) -> RateLimited | None:
+        """Count a read request against the worker's limit."""
+        if self.rate_limit <= 0:
+            return None
+        wait = int(
+            await self.scripts.ratelimit(keys=[], args=[self.prefix, identity, self.rate_limit])
+        )
+        return RateLimited(wait) if wait > 0 else None
+
+    # --- reads (no state change, so plain commands) ----------------------------------------
+
+    async def _now_ms(self) -> int:
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    async def inspect(self, key: str) -> LeaseInfo:
+        now = await self._now_ms()
+        fields = cast(dict[str, str], await self.redis.hgetall(self.lease_key(key)))
+        return _lease_info(key, fields, now)
+
+    async def list_keys(self, state: Literal["failed", "expired"], limit: int) -> list[LeaseInfo]:
+        """Parked keys (newest first) or expired, not re-claimed keys (oldest first)."""
+        now = await self._now_ms()
+        if state == "failed":
+            keys = cast(
+                list[str], await self.redis.zrevrange(f"{self.prefix}idx:failed", 0, limit - 1)
+            )
+        else:
+            unswept = cast(
+                list[str],
+                await self.redis.zrangebyscore(
+                    f"{self.prefix}idx:held", "-inf", now, start=0, num=limit
+                ),
+            )
+            swept = cast(
+                list[str], await self.redis.zrange(f"{self.prefix}idx:expired", 0, limit - 1)
+            )
+            keys = list(dict.fromkeys(unswept + swept))[:limit]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hgetall(self.lease_key(key))
+            rows: list[dict[str, str]] = await pipe.execute()
+        infos = [_lease_info(key, row, now) for key, row in zip(keys, rows, strict=True) if row]
+        if state == "expired":
+            # A key re-claimed between the index read and the hash read is no longer expired.
+            return [info for info in infos if info.state == "free" and info.token is not None]
+        return infos
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+
+def _lease_info(key: str, fields: dict[str, str], now_ms: int) -> LeaseInfo:
+    raw_state = fields.get("state", "free")
+    until = _int(fields.get("until"))
+    state: LeaseState
+    if raw_state == "held":
+        # A lease that ran out is claimable: report it as free, with its last holder.
+        state = "held" if until is not None and until > now_ms else "free"
+    elif raw_state in ("completed", "failed"):
+        state = "completed" if raw_state == "completed" else "failed"
+    else:
+        state = "free"
+    return LeaseInfo(
+        key=key,
+        state=state,
+        holder=fields.get("holder") or None,
+        token=_int(fields.get("token")),
+        lease_until_ms=until,
+        attempts=int(fields.get("attempts", "0")),
+        job_id=fields.get("job_id") or None,
+        last_reason=fields.get("reason") or None,
+    )
