@@ -7,10 +7,12 @@ reach them.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
 
+from lab.coordinator_process import CoordinatorServer
 from lab.servers import MinioServer, QuestDBServer, RedisServer, ToxiproxyServer
 
 
@@ -35,4 +37,18 @@ def minio_server() -> Iterator[MinioServer]:
 @pytest.fixture(scope="session")
 def toxiproxy_server() -> Iterator[ToxiproxyServer]:
     with ToxiproxyServer() as server:
+        yield server
+
+
+# --- the seamless coordinator (issue 4) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coordinator_server(redis_server: RedisServer) -> Iterator[CoordinatorServer]:
+    """One coordinator process per test module on the session's Redis, under a key prefix
+    of its own so modules never see each other's leases. Tests that need other settings
+    (max attempts, rate limit, QuestDB) start their own `CoordinatorServer`."""
+    prefix = f"seamless-test-{secrets.token_hex(4)}:"
+    server = CoordinatorServer(redis_server.url, key_prefix=prefix)
+    with server:
         yield server

@@ -1,0 +1,5 @@
+"""`python -m seamless.cli ...`, the same as the `seamless` console script."""
+
+from seamless.cli import main
+
+main()
