@@ -47,16 +47,20 @@ def _median_ms(fn: Callable[[], object]) -> float:
 def _polars_build(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
     cols = list(zip(*rows, strict=True))
     return pl.DataFrame(
-        {name: pl.Series(name, col, dtype=pl.Int64 if name == "ts" else pl.Float64)
-         for name, col in zip(COLUMNS, cols, strict=True)}
+        {
+            name: pl.Series(name, col, dtype=pl.Int64 if name == "ts" else pl.Float64)
+            for name, col in zip(COLUMNS, cols, strict=True)
+        }
     )
 
 
 def _arrow_build(rows: list[tuple[Any, ...]]) -> pa.Table:
     cols = list(zip(*rows, strict=True))
     return pa.table(
-        {name: pa.array(col, type=pa.int64() if name == "ts" else pa.float64())
-         for name, col in zip(COLUMNS, cols, strict=True)}
+        {
+            name: pa.array(col, type=pa.int64() if name == "ts" else pa.float64())
+            for name, col in zip(COLUMNS, cols, strict=True)
+        }
     )
 
 
@@ -70,7 +74,7 @@ def _arrow_normalize(t: pa.Table) -> pa.Table:
     t = t.append_column("_row", pa.array(range(t.num_rows), type=pa.int64()))
     t = t.sort_by([("ts", "ascending"), ("_row", "ascending")])
     ts = t.column("ts").to_numpy()
-    keep = pa.array(list(ts[1:] != ts[:-1]) + [True]) if len(ts) else pa.array([], pa.bool_())
+    keep = pa.array([*list(ts[1:] != ts[:-1]), True]) if len(ts) else pa.array([], pa.bool_())
     t = t.filter(keep).drop_columns(["_row"])
     for c in COLUMNS[1:]:
         col = t.column(c)
@@ -99,13 +103,23 @@ def main() -> None:
     assert pnorm.height == anorm.num_rows == N
     ops: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
         ("build from 101k row tuples", lambda: _polars_build(rows), lambda: _arrow_build(rows)),
-        ("sort+dedupe keep-last+NaN->null", lambda: _polars_normalize(pdf),
-         lambda: _arrow_normalize(atb)),
-        ("filter window (ts range)", lambda: pnorm.filter(pl.col("ts").is_between(6000, 5_000_000)),
-         lambda: anorm.filter(pc.and_(pc.greater_equal(anorm["ts"], 6000),
-                                      pc.less_equal(anorm["ts"], 5_000_000)))),
-        ("concat 2 halves", lambda: pl.concat([pnorm[: N // 2], pnorm[N // 2:]]),
-         lambda: pa.concat_tables([anorm.slice(0, N // 2), anorm.slice(N // 2)])),
+        (
+            "sort+dedupe keep-last+NaN->null",
+            lambda: _polars_normalize(pdf),
+            lambda: _arrow_normalize(atb),
+        ),
+        (
+            "filter window (ts range)",
+            lambda: pnorm.filter(pl.col("ts").is_between(6000, 5_000_000)),
+            lambda: anorm.filter(
+                pc.and_(pc.greater_equal(anorm["ts"], 6000), pc.less_equal(anorm["ts"], 5_000_000))
+            ),
+        ),
+        (
+            "concat 2 halves",
+            lambda: pl.concat([pnorm[: N // 2], pnorm[N // 2 :]]),
+            lambda: pa.concat_tables([anorm.slice(0, N // 2), anorm.slice(N // 2)]),
+        ),
         ("parquet to bytes", lambda: _polars_parquet(pnorm), lambda: _arrow_parquet(anorm)),
     ]
     print(f"{'operation':36} {'polars ms':>10} {'pyarrow ms':>11} {'arrow/polars':>13}")

@@ -132,7 +132,9 @@ def on_grid(value: int, interval: int) -> bool:
     return value % interval == 0
 
 
-def from_timestamps(timestamps: Sequence[int] | npt.NDArray[np.int64], interval: int) -> list[Range]:
+def from_timestamps(
+    timestamps: Sequence[int] | npt.NDArray[np.int64], interval: int
+) -> list[Range]:
     """Coverage of a *sorted, de-duplicated* array of bar timestamps, in O(n)."""
     ts = np.asarray(timestamps, dtype=np.int64)
     if ts.size == 0:

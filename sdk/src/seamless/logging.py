@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
 REQUEST_FIELDS = ("node_id", "interval", "start", "end", "lease_key", "token")
 
 
-def configure_logging(level: int | str = "INFO", stream: IO[str] | None = None) -> None:
+def configure_logging(level: int | str = "INFO", stream: TextIO | None = None) -> None:
     """Render structlog events as one JSON object per line on `stream` (stderr)."""
     if isinstance(level, str):
         level = logging.getLevelNamesMapping()[level.upper()]

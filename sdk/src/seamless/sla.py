@@ -137,9 +137,16 @@ class SLAClock:
         if limit is not None and lag_seconds is not None and lag_seconds > limit:
             self.force_hold.append(f"lag {lag_seconds:.0f} s > max_lag_seconds {limit}")
 
-    def downgrade(self) -> Downgrade | None:
+    def downgrade(self, served_partially: list[str] | None = None) -> Downgrade | None:
+        """The result's downgrade, if any. `served_partially` lists reasons the answer is
+        partial without an SLA breach (e.g. a PARTIAL_FILL strategy): those downgrade to
+        partial_fill even under a fail_fast policy, which only governs breaches."""
+        extra = list(served_partially or [])
         if self.force_hold:
-            return Downgrade(OnViolation.HOLD, [*self.violations, *self.force_hold])
-        if self.violations:
-            return Downgrade(self.policy.on_violation, list(self.violations))
+            return Downgrade(OnViolation.HOLD, [*self.violations, *extra, *self.force_hold])
+        if self.violations or extra:
+            mode = self.policy.on_violation
+            if mode is OnViolation.FAIL_FAST:
+                mode = OnViolation.PARTIAL_FILL
+            return Downgrade(mode, [*self.violations, *extra])
         return None

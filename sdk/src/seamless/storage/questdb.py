@@ -1,0 +1,197 @@
+"""QuestDB bar store: reads over the PostgreSQL wire (psycopg 3), writes over ILP/HTTP.
+
+The table is a WAL table with ``DEDUP UPSERT KEYS(ts, node_id, bar_interval)``: writing the
+same bar twice (a retried shard, a stale worker that lost its lease, two processes racing)
+replaces the row instead of adding one. WAL tables apply commits asynchronously, so a write
+returns only once QuestDB has applied every transaction up to ours (``wal_tables()``): a
+lease is completed only when other workers can already read what it produced.
+
+One table holds every series (``node_id`` is a SYMBOL); its name is ``{prefix}bars`` with
+the prefix ``seamless_`` by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+import psycopg
+from questdb import QuestDBError, Sender, TimestampNanos
+
+from seamless.errors import StorageError
+from seamless.fetcher import BAR_SCHEMA, OHLCV_COLUMNS, empty_bars
+from seamless.storage.base import to_bar_frame
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,100}$")
+_PARTITIONS = ("HOUR", "DAY", "WEEK", "MONTH", "YEAR")
+_US = 1_000_000
+_VALUE_COLUMNS = OHLCV_COLUMNS[1:]
+
+
+@dataclass
+class QuestDBBarStore:
+    """``pg_dsn`` like ``postgresql://admin:quest@host:8812/qdb``; ``ilp_conf`` a questdb
+    client configuration string like ``http::addr=host:9000;``."""
+
+    pg_dsn: str
+    ilp_conf: str
+    table_prefix: str = "seamless_"
+    partition_by: str = "DAY"
+    pool_size: int = 4
+    visibility_timeout_s: float = 30.0
+    _pool: asyncio.Queue[psycopg.AsyncConnection[Any]] = field(init=False, repr=False)
+    _opened: int = field(default=0, init=False, repr=False)
+    _ready: bool = field(default=False, init=False, repr=False)
+    _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        table = f"{self.table_prefix}bars"
+        if not _IDENTIFIER.match(table):
+            raise StorageError(
+                f"table_prefix={self.table_prefix!r}: expected letters, digits and "
+                "underscores, starting with a letter or underscore"
+            )
+        if self.partition_by.upper() not in _PARTITIONS:
+            raise StorageError(
+                f"partition_by={self.partition_by!r}: expected one of {', '.join(_PARTITIONS)}"
+            )
+        self.table = table
+        self._pool = asyncio.Queue()
+
+    # --- connections --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._pool.empty() and self._opened < self.pool_size:
+            self._opened += 1
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.pg_dsn, autocommit=True)
+            except psycopg.Error as exc:
+                self._opened -= 1
+                raise StorageError(f"QuestDB connect failed: {exc}") from exc
+        else:
+            conn = await self._pool.get()
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            await conn.close()
+            self._opened -= 1
+            conn = None  # type: ignore[assignment]
+            raise StorageError(f"QuestDB query failed: {exc}") from exc
+        finally:
+            if conn is not None:
+                self._pool.put_nowait(conn)
+
+    async def ensure_table(self) -> None:
+        if self._ready:
+            return
+        async with self._setup_lock:
+            if self._ready:
+                return
+            async with self._connection() as conn:
+                await conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                    "node_id SYMBOL, bar_interval LONG, ts TIMESTAMP, "
+                    "open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE"
+                    f") TIMESTAMP(ts) PARTITION BY {self.partition_by.upper()} WAL "
+                    "DEDUP UPSERT KEYS(ts, node_id, bar_interval)"
+                )
+            self._ready = True
+
+    async def aclose(self) -> None:
+        while not self._pool.empty():
+            await self._pool.get_nowait().close()
+            self._opened -= 1
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def read(self, node_id: str, interval: int, start: int, end: int) -> pl.DataFrame:
+        await self.ensure_table()
+        query = (
+            f"SELECT cast(ts AS LONG), open, high, low, close, volume FROM {self.table} "
+            "WHERE node_id = %s AND bar_interval = %s "
+            "AND ts BETWEEN cast(%s AS TIMESTAMP) AND cast(%s AS TIMESTAMP)"
+        )
+        async with self._connection() as conn:
+            # binary transfer: about 2.5x faster than text for float columns
+            cur = conn.cursor(binary=True)
+            await cur.execute(query, (node_id, interval, start * _US, end * _US))
+            rows = await cur.fetchall()
+        return rows_to_frame(rows)
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def write(self, node_id: str, interval: int, frame: pl.DataFrame) -> int:
+        await self.ensure_table()
+        bars = to_bar_frame(frame).filter(pl.col("ts").is_not_null())
+        if bars.height == 0:
+            return 0
+        await asyncio.to_thread(self._send, node_id, interval, bars)
+        await self._wait_applied()
+        return bars.height
+
+    def _send(self, node_id: str, interval: int, bars: pl.DataFrame) -> None:
+        try:
+            with Sender.from_conf(self.ilp_conf) as sender:
+                for ts, *values in bars.iter_rows():
+                    columns: dict[str, Any] = {"bar_interval": interval}
+                    for name, value in zip(_VALUE_COLUMNS, values, strict=True):
+                        if value is not None:
+                            columns[name] = value
+                    sender.row(
+                        self.table,
+                        symbols={"node_id": node_id},
+                        columns=columns,
+                        at=TimestampNanos(int(ts) * 1_000_000_000),
+                    )
+                sender.flush()
+        except QuestDBError as exc:
+            raise StorageError(f"QuestDB ILP write to {self.table} failed: {exc}") from exc
+
+    async def _wait_applied(self) -> None:
+        """Wait until the WAL has applied every transaction sequenced so far (ours
+        included); raise if the table is suspended or the wait times out."""
+        query = "SELECT suspended, writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s"
+        deadline = time.monotonic() + self.visibility_timeout_s
+        target: int | None = None
+        delay = 0.002
+        while True:
+            async with self._connection() as conn:
+                cur = await conn.execute(query, (self.table,))
+                row = await cur.fetchone()
+            if row is None:
+                raise StorageError(f"QuestDB table {self.table} missing from wal_tables()")
+            suspended, writer_txn, sequencer_txn = row
+            if suspended:
+                raise StorageError(f"QuestDB WAL table {self.table} is suspended")
+            if target is None:
+                target = int(sequencer_txn)
+            if int(writer_txn) >= target:
+                return
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"QuestDB did not apply WAL txn {target} of {self.table} within "
+                    f"{self.visibility_timeout_s} s (applied {writer_txn})"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+def rows_to_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
+    """Rows of ``(ts_micros, open, high, low, close, volume)`` to a `BAR_SCHEMA` frame."""
+    if not rows:
+        return empty_bars()
+    columns = list(zip(*rows, strict=True))
+    frame = pl.DataFrame(
+        {
+            name: pl.Series(name, col, dtype=BAR_SCHEMA[name])
+            for name, col in zip(OHLCV_COLUMNS, columns, strict=True)
+        }
+    )
+    return frame.with_columns(pl.col("ts") // _US)
