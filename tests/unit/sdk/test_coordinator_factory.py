@@ -1,0 +1,77 @@
+"""The profile-aware factory: prod never downgrades; dev warns and uses memory."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from seamless.config import SeamlessConfig, load_section
+from seamless.coordinator_client import CoordinatorClient
+from seamless.errors import ConfigError, CoordinatorStartupError
+from seamless.factory import create_coordinator
+from seamless.memory_coordinator import InMemoryCoordinator
+from structlog.testing import capture_logs
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
+async def test_prod_without_url_names_the_key() -> None:
+    loaded = load_section({"profile": "prod"}, env={}, source="qmtl.yml")
+    with pytest.raises(ConfigError) as caught:
+        await create_coordinator(loaded, env={})
+    assert caught.value.key == "seamless.coordinator_url"
+    assert "Prod profile requires seamless.coordinator_url" in str(caught.value)
+    assert "QMTL_SEAMLESS_COORDINATOR_URL" in str(caught.value)
+
+
+async def test_dev_without_url_warns_and_uses_memory() -> None:
+    with capture_logs() as logs:
+        coordinator = await create_coordinator(SeamlessConfig(profile="dev"), env={})
+    assert isinstance(coordinator, InMemoryCoordinator)
+    events = [entry for entry in logs if entry["event"] == "seamless.coordinator.in_memory"]
+    assert len(events) == 1 and events[0]["log_level"] == "warning"
+
+
+async def test_dev_worker_id_from_env() -> None:
+    coordinator = await create_coordinator(
+        SeamlessConfig(), env={"QMTL_WORKER_ID": "w-7", "HOSTNAME": "host"}
+    )
+    assert isinstance(coordinator, InMemoryCoordinator)
+    assert coordinator.holder == "w-7"
+
+
+async def test_dev_with_url_is_the_real_client_even_if_down(closed_port: int) -> None:
+    settings = SeamlessConfig(profile="dev", coordinator_url=f"http://127.0.0.1:{closed_port}")
+    with capture_logs() as logs:
+        coordinator = await create_coordinator(settings, env={})
+    try:
+        assert isinstance(coordinator, CoordinatorClient)
+        assert any(entry["event"] == "seamless.coordinator.unhealthy" for entry in logs)
+    finally:
+        await coordinator.aclose()
+
+
+async def test_prod_unreachable_fails_after_bounded_retries(closed_port: int) -> None:
+    settings = SeamlessConfig(
+        profile="prod",
+        coordinator_url=f"http://127.0.0.1:{closed_port}",
+        health_attempts=3,
+        health_backoff_seconds=0.1,
+        health_timeout_seconds=1,
+    )
+    started = time.monotonic()
+    with capture_logs() as logs, pytest.raises(CoordinatorStartupError, match="3 attempt"):
+        await create_coordinator(settings, env={})
+    elapsed = time.monotonic() - started
+    failures = [entry for entry in logs if entry["event"] == "seamless.coordinator.health_failed"]
+    assert [entry["attempt"] for entry in failures] == [1, 2, 3]
+    assert elapsed >= 0.2  # two waits of 0.1 s between three attempts
