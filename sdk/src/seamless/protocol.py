@@ -133,7 +133,7 @@ class RecoverRequest(_Body):
     attempt budget; a live lease or a completed key only with ``force``."""
 
     key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN)
-    force: bool = False
+    force: bool = Field(default=False, strict=True)
 
 
 class RecoverResponse(BaseModel):

@@ -6,9 +6,13 @@
 -- returned to the caller as strings ('%.0f') because Redis truncates Lua numbers in replies
 -- and tostring() would print large ones in exponent form.
 
-local function now_ms()
+local function now_us()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function now_ms()
+  return math.floor(now_us() / 1000)
 end
 
 local function num_str(n)

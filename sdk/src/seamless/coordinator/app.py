@@ -115,7 +115,9 @@ def _conflict(
     return _json(ConflictResponse(reason=reason, lease_until_ms=lease_until_ms, detail=detail), 409)
 
 
-def _field_of(loc: tuple[Any, ...]) -> str:
+def _field_of(loc: tuple[Any, ...], error_type: str = "") -> str:
+    if error_type == "json_invalid":  # loc is ("body", <offset>)
+        return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) if parts else (str(loc[0]) if loc else "body")
 
@@ -295,14 +297,25 @@ def create_app(
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-        field = _field_of(tuple(first.get("loc", ("body",))))
-        detail = "; ".join(f"{_field_of(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors)
+        field = _field_of(tuple(first.get("loc", ("body",))), first.get("type", ""))
+        detail = "; ".join(
+            f"{_field_of(tuple(e.get('loc', ())), e.get('type', ''))}: {e.get('msg')}"
+            for e in errors
+        )
         return _error(422, "invalid_request", field=field, detail=detail[:2000])
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and request.url.path.startswith("/v1/leases/"):
+            # The only paths under /v1/leases/ no route matches hold a line break in the key.
+            return _error(
+                422, "invalid_request", field="key", detail="a key has no control characters"
+            )
         if exc.status_code == 404:
             return _error(404, "not_found", detail=f"no route {request.method} {request.url.path}")
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8 JSON).
+            return _error(422, "invalid_request", field="body", detail=str(exc.detail))
         if exc.status_code == 405:
             return _error(
                 405, "method_not_allowed", detail=f"{request.method} not allowed here",

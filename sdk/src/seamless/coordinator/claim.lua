@@ -2,17 +2,17 @@
 -- ARGV: prefix, key, lease_ms, holder, client, job_id, shards_total, max_attempts,
 --       rl_identity, rl_limit
 --
--- Fencing token: max(stored + 1, now_ms * 1000). The stored part makes tokens strictly
--- increase per key; the clock part keeps them increasing when Redis loses its data (a
--- restart without persistence forgets `stored`, but every token issued before the restart
--- is at most its claim time * 1000 + the few claims made in that same millisecond, which a
--- later clock reading exceeds). See store.py for the full argument.
+-- Fencing token: max(stored + 1, now in microseconds). The stored part makes tokens
+-- strictly increase per key; the clock part keeps them increasing when Redis loses its data
+-- (a restart without persistence forgets `stored`, but no token ever runs ahead of the
+-- clock, so a later clock reading exceeds every token issued before). See store.py.
 local prefix, key = ARGV[1], ARGV[2]
 local lease_ms = tonumber(ARGV[3])
 local holder, client, job_id = ARGV[4], ARGV[5], ARGV[6]
 local shards_total = ARGV[7]
 local max_attempts = tonumber(ARGV[8])
-local now = now_ms()
+local clock_us = now_us()
+local now = math.floor(clock_us / 1000)
 
 local wait = rate_limited(prefix, ARGV[9], tonumber(ARGV[10]), now)
 if wait > 0 then
@@ -47,7 +47,7 @@ if state == 'held' then
   end
 end
 
-local token = math.max(tonumber(cur[2] or '0') + 1, now * 1000)
+local token = math.max(tonumber(cur[2] or '0') + 1, clock_us)
 local lease_until = now + lease_ms
 attempts = attempts + 1
 redis.call('HSET', h, 'state', 'held', 'token', num_str(token), 'holder', holder,

@@ -13,20 +13,21 @@ Layout under the configured prefix (default ``seamless:``), so an ACL user limit
 
 Fencing tokens survive Redis data loss
 --------------------------------------
-A claim's token is ``max(stored + 1, now_ms * 1000)`` where ``now_ms`` is the Redis server's
-clock (``TIME``) read inside the script. The ``stored + 1`` part makes tokens strictly
-increase per key while the data lives. The clock part keeps that true when it does not: a
-Redis restarted empty (no persistence) has forgotten ``stored``, so the next claim's token
-falls back to ``now_ms * 1000``. Every token issued before the restart was at most
-``t * 1000 + k`` for its claim time ``t`` and ``k`` claims of that key in the same
-millisecond; since each claim needs the previous lease to end (minimum 100 ms) or be given
-back, ``k`` stays far below 1000, so any claim in a later millisecond gets a greater token.
-An old holder's ``complete``/``renew``/``fail`` is refused anyway after the restart (the
-key has no live lease with its token), and the next claim's token is greater than the old
-one, so storage guarded by the token refuses the old holder's writes too.
+A claim's token is ``max(stored + 1, now_us)`` where ``now_us`` is the Redis server's clock
+in microseconds (``TIME``), read inside the claim script. The ``stored + 1`` part makes
+tokens strictly increase per key while the data lives. The clock part keeps that true when
+it does not: a Redis restarted empty (no persistence), or flushed, has forgotten
+``stored``, so the next claim's token falls back to ``now_us``. No token ever runs ahead of
+the clock: ``stored + 1`` exceeds ``now_us`` only if one key were claimed more than once per
+microsecond, and a claim is a whole script run (several microseconds, serialised by
+Redis). So every token issued before the loss is at most the clock at its claim, and any
+later claim gets a greater one. An old holder's ``complete``/``renew``/``fail`` is refused
+after the loss anyway (no live lease carries its token), and storage fenced by the token
+refuses the old holder's writes because the new holder's token is greater.
 
-The assumption is the Redis host's clock does not step back past the last claim issued
-before the restart; tokens stay below 2^53 (exact in Lua's doubles) until the year 2255.
+The assumption: the Redis host's clock does not step back past the last claim issued
+before the loss. Tokens stay below 2^53 (exact in Lua's doubles) until the year 2255; a
+token also reads as the microsecond it was issued, which helps when reading logs.
 """
 
 from __future__ import annotations

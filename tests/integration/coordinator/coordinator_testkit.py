@@ -1,0 +1,48 @@
+"""Shared pieces of the coordinator's integration tests: the in-process app handle, the
+bearer tokens, and waiting on conditions with a deadline (never a fixed sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+from seamless.coordinator import CoordinatorSettings
+from seamless.coordinator.metrics import CoordinatorMetrics
+
+TOKEN = "integration-token-" + secrets.token_hex(8)
+OTHER_TOKEN = "other-client-token-" + secrets.token_hex(8)
+
+
+@dataclass
+class LiveApp:
+    client: httpx.AsyncClient
+    metrics: CoordinatorMetrics
+    settings: CoordinatorSettings
+    redis: Redis
+    app: Any
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels or {})
+        return 0.0 if value is None else value
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[LiveApp]]
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if await condition():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
