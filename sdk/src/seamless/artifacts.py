@@ -249,7 +249,7 @@ class ArtifactPublisher:
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
             wait=wait_exponential_jitter(
-                initial=self.backoff_initial_s,
+                multiplier=self.backoff_initial_s,
                 max=self.backoff_max_s,
                 jitter=self.backoff_initial_s,
             ),
