@@ -1,0 +1,228 @@
+"""The chaos topology: every hop the suite can break runs through toxiproxy.
+
+    SDK worker ─┬─ proxy "coord-<worker>" ─┐
+    SDK worker ─┴─ proxy "coord-<worker>" ─┴─> coordinator ── proxy "redis" ──> Redis
+    SDK ── proxy "questdb-pg" (PostgreSQL wire) ─┐
+    SDK ── proxy "questdb-ilp" (ILP over HTTP) ──┴─> QuestDB
+    SDK ── proxy "minio" ──> MinIO
+
+Each worker has a proxy of its own in front of the coordinator, so a scenario can cut or
+slow one worker while the others carry on. The topology owns a Redis of its own (so a
+scenario may restart it empty without touching other suites) and a coordinator process on
+fixed ports (so it can be killed and restarted behind the same proxy). QuestDB and MinIO are
+the session's servers, reached through proxies created on first use; every proxy is deleted
+on close. Invariant checks read through `direct_*` connections that bypass the proxies.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+import httpx
+import psycopg
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.coordinator_process import CoordinatorServer
+from lab.servers import MinioServer, QuestDBServer, RedisServer
+from seamless.coordinator_client import CoordinatorClient
+from seamless.coverage import Range
+from seamless.coverage import from_timestamps as ranges_from_timestamps
+from seamless.protocol import LeaseInfo
+from seamless.storage.questdb import QuestDBBarStore
+
+from chaos.invariants import AuditedCoordinator, LeaseAudit
+from chaos.toxiproxy import Proxy, ToxiproxyAPI
+
+ServerLookup = Callable[[str], Any]
+
+
+class ChaosTopology:
+    def __init__(
+        self,
+        api: ToxiproxyAPI,
+        servers: ServerLookup,
+        *,
+        sweep_interval_ms: int = 100,
+        max_attempts: int = 6,
+    ) -> None:
+        """``servers(name)`` returns a session server fixture (``questdb_server``,
+        ``minio_server``), so only the servers a scenario uses are started."""
+        self.api = api
+        self._servers = servers
+        self.tag = secrets.token_hex(3)
+        self.audit = LeaseAudit()
+        self._proxies: dict[str, Proxy] = {}
+        self._clients: list[AuditedCoordinator] = []
+        self.redis = RedisServer().start()
+        self.redis_proxy = self._proxy("redis", f"{self.redis.host}:{self.redis.port}")
+        self.coordinator = CoordinatorServer(
+            f"redis://{self.redis_proxy.address}/0",
+            key_prefix=f"chaos-{self.tag}:",
+            max_attempts=max_attempts,
+            extra_env={"COORDINATOR_SWEEP_INTERVAL_MS": str(sweep_interval_ms)},
+        )
+        self.coordinator.start()
+        # Metrics survive a coordinator restart here (the process's own start from zero).
+        self.metrics_before_restart: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+
+    # --- proxies ------------------------------------------------------------------------
+
+    def _proxy(self, role: str, upstream: str) -> Proxy:
+        proxy = self.api.create_proxy(f"chaos-{self.tag}-{role}", upstream)
+        self._proxies[role] = proxy
+        return proxy
+
+    def worker_proxy(self, worker: str) -> Proxy:
+        """The proxy between `worker` and the coordinator (created on first use)."""
+        role = f"coord-{worker}"
+        if role not in self._proxies:
+            self._proxy(role, f"{self.coordinator.host}:{self.coordinator.port}")
+        return self._proxies[role]
+
+    def client(
+        self, worker: str, *, timeout: float = 2.0, audited: bool = True
+    ) -> AuditedCoordinator:
+        """A coordinator client for `worker`, through its own proxy, recorded in `audit`."""
+        inner = CoordinatorClient(
+            self.worker_proxy(worker).url(),
+            token=self.coordinator.token,
+            worker_id=worker,
+            timeout=timeout,
+        )
+        client = AuditedCoordinator(inner, self.audit if audited else LeaseAudit(), worker)
+        self._clients.append(client)
+        return client
+
+    def direct_client(self, worker: str = "observer", *, timeout: float = 2.0) -> CoordinatorClient:
+        """A client that bypasses toxiproxy (for checks, not for the scenario's workers)."""
+        return CoordinatorClient(
+            self.coordinator.url, token=self.coordinator.token, worker_id=worker, timeout=timeout
+        )
+
+    @property
+    def questdb(self) -> QuestDBServer:
+        server: QuestDBServer = self._servers("questdb_server")
+        return server
+
+    @property
+    def minio(self) -> MinioServer:
+        server: MinioServer = self._servers("minio_server")
+        return server
+
+    def questdb_pg_proxy(self) -> Proxy:
+        if "questdb-pg" not in self._proxies:
+            self._proxy("questdb-pg", f"{self.questdb.host}:{self.questdb.pg_port}")
+        return self._proxies["questdb-pg"]
+
+    def questdb_ilp_proxy(self) -> Proxy:
+        """ILP over HTTP (QuestDB's HTTP port), the transport the bar store writes with."""
+        if "questdb-ilp" not in self._proxies:
+            self._proxy("questdb-ilp", f"{self.questdb.host}:{self.questdb.http_port}")
+        return self._proxies["questdb-ilp"]
+
+    def minio_proxy(self) -> Proxy:
+        if "minio" not in self._proxies:
+            self._proxy("minio", f"{self.minio.host}:{self.minio.port}")
+        return self._proxies["minio"]
+
+    # --- storage ------------------------------------------------------------------------
+
+    def table_prefix(self, scenario: str) -> str:
+        return f"chaos_{scenario}_{self.tag}_"
+
+    def store(self, table_prefix: str, *, ilp_options: str = "") -> QuestDBBarStore:
+        """A QuestDB bar store whose reads and writes both go through toxiproxy."""
+        q = self.questdb
+        pg = self.questdb_pg_proxy()
+        ilp = self.questdb_ilp_proxy()
+        return QuestDBBarStore(
+            pg_dsn=f"postgresql://{q.user}:{q.password}@{pg.address}/{q.database}",
+            ilp_conf=f"http::addr={ilp.address};{ilp_options}",
+            table_prefix=table_prefix,
+        )
+
+    def direct_store(self, table_prefix: str) -> QuestDBBarStore:
+        q = self.questdb
+        return QuestDBBarStore(
+            pg_dsn=q.pg_dsn, ilp_conf=q.ilp_http_conf, table_prefix=table_prefix
+        )
+
+    def stored_rows(self, table_prefix: str) -> list[tuple[str, int, int]]:
+        """Every (node_id, interval, ts) row in the scenario's table, read directly."""
+        table = f"{table_prefix}bars"
+        with psycopg.connect(self.questdb.pg_dsn, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT count() FROM tables() WHERE table_name = %s", (table,)
+            ).fetchone()
+            if not exists or not exists[0]:
+                return []
+            rows = conn.execute(
+                f"SELECT node_id, bar_interval, cast(ts AS LONG) FROM {table}"
+            ).fetchall()
+        return [(str(n), int(i), int(ts) // 1_000_000) for n, i, ts in rows]
+
+    def stored_coverage(self, table_prefix: str) -> dict[tuple[str, int], list[Range]]:
+        by_series: dict[tuple[str, int], list[int]] = {}
+        for node_id, interval, ts in self.stored_rows(table_prefix):
+            by_series.setdefault((node_id, interval), []).append(ts)
+        return {
+            (node_id, interval): ranges_from_timestamps(sorted(set(stamps)), interval)
+            for (node_id, interval), stamps in by_series.items()
+        }
+
+    # --- the coordinator ----------------------------------------------------------------
+
+    def coordinator_metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The coordinator's samples (direct scrape), plus what earlier processes counted."""
+        text = httpx.get(self.coordinator.metrics_url, timeout=5.0).text
+        samples = dict(self.metrics_before_restart)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if sample.name.endswith("_total") or sample.name.endswith("_count"):
+                    samples[key] = samples.get(key, 0.0) + sample.value
+                else:
+                    samples[key] = sample.value
+        return samples
+
+    def coordinator_counter(self, name: str, **labels: str) -> float:
+        """Sum of counter `name` over the samples whose labels include `labels`."""
+        total = 0.0
+        for (sample, sample_labels), value in self.coordinator_metrics().items():
+            have = dict(sample_labels)
+            if sample == name and all(have.get(k) == v for k, v in labels.items()):
+                total += value
+        return total
+
+    def kill_coordinator(self) -> None:
+        """SIGKILL, as a crash would; counters seen so far are kept for the invariants."""
+        with suppress(httpx.HTTPError):
+            self.metrics_before_restart = self.coordinator_metrics()
+        self.coordinator.kill()
+
+    def start_coordinator(self) -> None:
+        """Start again on the same ports (behind the same proxies)."""
+        self.coordinator.start()
+
+    async def inspect(self, keys: list[str]) -> dict[str, LeaseInfo]:
+        async with self.direct_client() as client:
+            return {key: await client.inspect(key) for key in keys}
+
+    # --- teardown -----------------------------------------------------------------------
+
+    async def aclose_clients(self) -> None:
+        for client in self._clients:
+            with suppress(Exception):
+                await client.aclose()
+        self._clients.clear()
+
+    def close(self) -> None:
+        for proxy in self._proxies.values():
+            with suppress(Exception):
+                proxy.delete()
+        self._proxies.clear()
+        self.coordinator.cleanup()
+        self.redis.cleanup()
