@@ -5,7 +5,9 @@
   (3 attempts, 10 s apart, 5 s timeout by default; all configurable); if it never passes,
   start-up fails. Prod never falls back to a stub;
 - dev without it → a warning and the in-memory coordinator;
-- dev with it → the HTTP client (one health probe; a failure is only a warning).
+- dev with it → the HTTP client after one health probe; if the probe fails, a warning and
+  the in-memory coordinator (the seeds: the in-memory guard serves dev "when the URL is
+  absent or the service is unavailable").
 """
 
 from __future__ import annotations
@@ -73,7 +75,17 @@ async def create_coordinator(
         try:
             await client.health(timeout=policy.timeout_seconds)
         except CoordinatorError as exc:
-            log.warning("seamless.coordinator.unhealthy", profile="dev", url=url, error=str(exc))
+            # The seeds' dev rule: fall back to the in-memory guard when the service is
+            # unavailable at start-up, and say so (prod never does this).
+            await client.aclose()
+            log.warning(
+                "seamless.coordinator.unhealthy",
+                profile="dev",
+                url=url,
+                error=str(exc),
+                fallback="in_memory",
+            )
+            return InMemoryCoordinator(holder=resolve_worker_id(settings.seamless_worker_id, env))
     return client
 
 

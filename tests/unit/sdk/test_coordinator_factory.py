@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 from seamless.config import SeamlessConfig, load_section
-from seamless.coordinator_client import CoordinatorClient
 from seamless.errors import ConfigError, CoordinatorStartupError
 from seamless.factory import create_coordinator
 from seamless.memory_coordinator import InMemoryCoordinator
@@ -49,13 +48,15 @@ async def test_dev_worker_id_from_env() -> None:
     assert coordinator.holder == "w-7"
 
 
-async def test_dev_with_url_is_the_real_client_even_if_down(closed_port: int) -> None:
+async def test_dev_with_url_down_warns_and_uses_memory(closed_port: int) -> None:
     settings = SeamlessConfig(profile="dev", coordinator_url=f"http://127.0.0.1:{closed_port}")
     with capture_logs() as logs:
         coordinator = await create_coordinator(settings, env={})
     try:
-        assert isinstance(coordinator, CoordinatorClient)
-        assert any(entry["event"] == "seamless.coordinator.unhealthy" for entry in logs)
+        assert isinstance(coordinator, InMemoryCoordinator)
+        warnings = [entry for entry in logs if entry["event"] == "seamless.coordinator.unhealthy"]
+        assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
+        assert warnings[0]["fallback"] == "in_memory"
     finally:
         await coordinator.aclose()
 
