@@ -111,7 +111,12 @@ class CoordinatorClient:
         self.rate_limit_attempts = max(1, rate_limit_attempts)
         self.max_retry_after = max_retry_after
         self.default_retry_after = default_retry_after
-        headers = {"Accept": "application/json", "User-Agent": "seamless-sdk"}
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": "seamless-sdk",
+            # The service rate-limits per worker identity inside the authenticated client.
+            "X-Worker-Id": self.worker_id[:128].encode("ascii", "replace").decode(),
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.AsyncClient(
