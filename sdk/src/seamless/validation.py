@@ -373,7 +373,11 @@ class _SeamlessValidation:
             hint = f"{_one_line(exc)}{tried}"
             if prod:
                 return _error(SEAMLESS_TARGET, "health", hint + "; prod start-up would fail")
-            return _warn(SEAMLESS_TARGET, "health", hint)
+            return _warn(
+                SEAMLESS_TARGET,
+                "health",
+                hint + "; dev start-up would fall back to the in-memory coordinator",
+            )
         return _ok(SEAMLESS_TARGET, "health", f"GET {url}/healthz ok (attempt {attempts})")
 
 

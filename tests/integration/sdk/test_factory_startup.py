@@ -66,6 +66,16 @@ async def test_each_attempt_has_its_own_timeout(double: CoordinatorDouble) -> No
     assert 0.6 <= elapsed < 2.5  # two 0.3 s timeouts, not two 3 s waits
 
 
+async def test_dev_with_a_healthy_url_gets_the_real_client(double: CoordinatorDouble) -> None:
+    settings = _prod(double, profile="dev")
+    coordinator = await create_coordinator(settings, env={})
+    try:
+        assert isinstance(coordinator, CoordinatorClient)
+        assert double.stats()["hits"]["healthz"] == 1
+    finally:
+        await coordinator.aclose()
+
+
 async def test_unhealthy_body_counts_as_failure(double: CoordinatorDouble) -> None:
     double.fault("healthz", "wrong_shape", times=5)
     with pytest.raises(CoordinatorStartupError, match="unhealthy"):

@@ -101,6 +101,7 @@ def test_dev_unreachable_coordinator_is_a_warning() -> None:
     health = _by_check(validate_seamless(section, offline=False))["health"]
     assert health.severity == "WARN"
     assert "after 1 attempt(s)" in health.hint
+    assert "fall back to the in-memory coordinator" in health.hint
 
 
 def test_env_overrides_apply_when_given_and_are_named() -> None:
