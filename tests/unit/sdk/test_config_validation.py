@@ -7,6 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from seamless.config import FIELDS
 from seamless.validation import (
     CheckResult,
     first_error_message,
@@ -181,3 +184,30 @@ def test_json_shape() -> None:
     assert results_as_json(results[:1])["status"] == "ok"
     assert first_error_message(results) == "seamless.health: down"
     assert first_error_message(results[:1]) is None
+
+
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 100),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(["prod", "dev", "http://c:1", "redis://r:1/0", "baseline", "x"]),
+)
+_value = st.one_of(
+    _scalar,
+    st.lists(_scalar, max_size=3),
+    st.dictionaries(st.text(max_size=5), _scalar, max_size=2),
+)
+_key = st.one_of(st.sampled_from(list(FIELDS)), st.text(min_size=1, max_size=12))
+
+
+@given(section=st.dictionaries(_key, _value, max_size=8))
+def test_any_section_gives_results_never_a_crash(section: dict[str, object]) -> None:
+    """Stack config is arbitrary user input: every problem is a result line naming its key."""
+    results = validate_seamless(section, offline=True, source="stack")
+    assert results
+    for r in results:
+        assert r.severity in ("OK", "WARN", "ERROR")
+        if r.severity == "ERROR" and r.check in section and r.check != "profile":
+            assert f"seamless.{r.check}" in r.hint
