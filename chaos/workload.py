@@ -3,11 +3,15 @@ TTLs and backoffs, their fetches recorded, and the standard invariants checked a
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 from seamless.backfill import BackfillConfig
 from seamless.conformance import ConformancePipeline
+from seamless.coverage import Range
 from seamless.fetcher import MemoryCallLog, SyntheticFetcher
 from seamless.metrics import SeamlessMetrics
 from seamless.provider import SeamlessDataProvider, Strategy
@@ -24,6 +28,7 @@ from chaos.invariants import (
 )
 from chaos.report import InvariantResult
 from chaos.topology import ChaosTopology
+from chaos.toxiproxy import Proxy
 
 INTERVAL = 60  # 1-minute bars
 WINDOW_BARS = 30  # 30-bar shards: a shard is 30 minutes of bars
@@ -181,3 +186,101 @@ async def standard_invariants(
         ),
     ]
 
+
+
+async def lease_loss_then_reclaim(
+    topology: ChaosTopology,
+    scenario: Any,
+    *,
+    tag: str,
+    fault: Callable[[Proxy], AbstractContextManager[object]],
+) -> None:
+    """Scenarios 3 and 4: worker A claims a shard and, while its fetch is still running,
+    loses its link to the coordinator (`fault` on A's proxy). A must abandon the shard
+    (never write it); after the lease runs out, worker B re-claims it with a higher token
+    and completes it."""
+    from chaos.conftest import wait_for  # the conftest's helper; no import cycle at load
+
+    prefix = topology.table_prefix(tag)
+    node = f"{tag}-node"
+    lease_ms = 900
+    a = make_worker(
+        topology,
+        f"{tag}-a",
+        store=topology.store(prefix),
+        fetcher=SyntheticFetcher(seed=7, latency_ms=4_000),  # still fetching when cut off
+        backfill=chaos_backfill(lease_ms=lease_ms),
+    )
+    b = make_worker(
+        topology, f"{tag}-b", store=topology.store(prefix), backfill=chaos_backfill(lease_ms=lease_ms)
+    )
+    start, end = shard_span(1)
+    key = f"{node}:{INTERVAL}:{start}:{end}::"
+    a_task = asyncio.create_task(a.fetch(start, end, node))
+    a_grant = await wait_for(
+        lambda: [e for e in topology.audit.of("claim", "granted") if e.worker == a.name],
+        timeout=10,
+        what="A's claim",
+    )
+    a_token = a_grant[0].token
+    with fault(topology.worker_proxy(a.name)):
+        a_request = await asyncio.wait_for(a_task, timeout=15)
+        b_request = await asyncio.wait_for(b.fetch(start, end, node), timeout=15)
+    scenario.observe(
+        f"A: token {a_token}; abandoned {_shards(a_request, 'abandoned')}; "
+        f"A's result missing {a_request.result and a_request.result.metadata.missing}, "
+        f"downgrade {a_request.result and a_request.result.metadata.downgrade}; "
+        f"error {a_request.error!r}"
+    )
+    b_grants = [e.token for e in topology.audit.of("claim", "granted") if e.worker == b.name]
+    scenario.observe(
+        f"B: tokens granted {b_grants}; completed {_shards(b_request, 'completed')}; "
+        f"served {b_request.result and b_request.result.frame.height} bars"
+    )
+    renew_failures = [
+        e.answer for e in topology.audit.of("renew") if e.worker == a.name and e.answer != "accepted"
+    ]
+    scenario.observe(f"A's renewals that failed: {len(renew_failures)} ({set(renew_failures)})")
+    scenario.expect(
+        "A's renewals failed and A abandoned the shard (counted)",
+        bool(renew_failures)
+        and _shards(a_request, "abandoned") == [(start, end)]
+        and a.counter("backfill_abandoned_total") == 1,
+        f"renew failures {len(renew_failures)}, abandoned metric "
+        f"{a.counter('backfill_abandoned_total')}",
+    )
+    scenario.expect(
+        "A never wrote the shard",
+        not _shards(a_request, "completed"),
+        f"A completed {_shards(a_request, 'completed')}",
+    )
+    scenario.expect(
+        "B re-claimed with a higher token and completed",
+        len(b_grants) == 1
+        and a_token is not None
+        and b_grants[0] is not None
+        and b_grants[0] > a_token
+        and _shards(b_request, "completed") == [(start, end)],
+        f"A {a_token}, B {b_grants}",
+    )
+    final = await topology.inspect([key])
+    scenario.expect(
+        "the key ends completed under B's token",
+        final[key].state == "completed" and final[key].token == (b_grants or [None])[0],
+        f"{final[key].state} token {final[key].token} holder {final[key].holder}",
+    )
+    scenario.expect(
+        "the fetcher ran the shard once per holder (A cut off, B complete)",
+        a.fetcher.calls()[(node, INTERVAL, start, end)] == 1
+        and b.fetcher.calls()[(node, INTERVAL, start, end)] == 1,
+        f"A {dict(a.fetcher.calls())}, B {dict(b.fetcher.calls())}",
+    )
+    for check in await standard_invariants(topology, [a, b], prefix):
+        scenario.check(check)
+
+
+def _shards(request: RequestOutcome, kind: str) -> list[tuple[int, int]]:
+    if request.result is None or request.result.metadata.backfill is None:
+        return []
+    shards: list[Range] = getattr(request.result.metadata.backfill, kind)
+    return [(s.start, s.end) for s in shards]

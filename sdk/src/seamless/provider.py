@@ -479,6 +479,16 @@ class _Request:
                 self._coordinator_trouble(report)
             if report.failed:
                 self.extra_reasons.append(f"backfill: {len(report.failed)} shard(s) failed")
+            # A shard whose lease was lost, or still held elsewhere at the deadline, is not
+            # in the answer either: say so, or the caller gets a silent partial frame.
+            if report.abandoned:
+                self.extra_reasons.append(
+                    f"backfill: {len(report.abandoned)} shard(s) abandoned (lease lost)"
+                )
+            if report.unresolved:
+                self.extra_reasons.append(
+                    f"backfill: {len(report.unresolved)} shard(s) still held by another worker"
+                )
         else:
             self.extra_reasons.append("backfill_wait: shards still running at the deadline")
         refreshed = await self._read_storage_after_backfill()
