@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from seamless.config import SeamlessConfig
 from seamless.coordination import ClaimOutcome, Granted, NotGranted
 from seamless.errors import (
+    ConfigError,
     CoordinatorAuthError,
     CoordinatorRequestRejected,
     CoordinatorUnavailable,
@@ -132,7 +133,12 @@ class CoordinatorClient:
         cls, settings: SeamlessConfig, *, env: Mapping[str, str] | None = None
     ) -> CoordinatorClient:
         if settings.coordinator_url is None:
-            raise CoordinatorRequestRejected("no seamless.coordinator_url to connect to")
+            raise ConfigError(
+                "seamless.coordinator_url is not set; expected an http(s) URL such as "
+                "http://seamless-coordinator:8080",
+                key="seamless.coordinator_url",
+                expected="an http(s) URL with a host",
+            )
         return cls(
             settings.coordinator_url,
             token=settings.token,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -65,6 +66,7 @@ PROD_REQUIRED: tuple[str, ...] = (
 )
 
 DEFAULT_CONNECT_TIMEOUT = 3.0
+AUTH_PROBE_KEY = "seamless:config-validate:auth-probe"
 MINIO_HEALTH_PATH = "/minio/health/live"
 
 
@@ -292,7 +294,10 @@ class _SeamlessValidation:
                         f"{value} (from {resolved.source_of(key)})",
                     )
                 )
-                self.results.append(self._health(settings, prod))
+                health = self._health(settings, prod)
+                self.results.append(health)
+                if health.severity == "OK":
+                    self.results.append(self._auth(settings, prod))
         if "artifact_bucket" not in bad:
             if settings.artifact_bucket is None:
                 self.results.append(self._missing("artifact_bucket", prod, resolved))
@@ -379,6 +384,34 @@ class _SeamlessValidation:
                 hint + "; dev start-up would fall back to the in-memory coordinator",
             )
         return _ok(SEAMLESS_TARGET, "health", f"GET {url}/healthz ok (attempt {attempts})")
+
+    def _auth(self, settings: SeamlessConfig, prod: bool) -> CheckResult:
+        """/healthz is public, so check the token on an authenticated read-only route."""
+        url = f"{settings.coordinator_url}/v1/leases/{quote(AUTH_PROBE_KEY, safe='')}"
+        headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+        where = "coordinator_token" if settings.token else "no coordinator_token"
+        try:
+            response = httpx.get(url, headers=headers, timeout=settings.health_timeout_seconds)
+        except httpx.HTTPError as exc:
+            return _warn(SEAMLESS_TARGET, "auth", f"GET {url}: {_one_line(exc)}")
+        if response.status_code in (401, 403):
+            hint = (
+                f"the coordinator refused {where} (HTTP {response.status_code}); set "
+                f"{SECTION}.coordinator_token or env var {ENV_VARS['coordinator_token']} to "
+                "a token the coordinator accepts"
+            )
+            return (
+                _error(SEAMLESS_TARGET, "auth", hint)
+                if prod
+                else _warn(SEAMLESS_TARGET, "auth", hint)
+            )
+        if response.status_code != 200:
+            return _warn(
+                SEAMLESS_TARGET,
+                "auth",
+                f"GET {url} answered HTTP {response.status_code}; token not verified",
+            )
+        return _ok(SEAMLESS_TARGET, "auth", f"{where} accepted")
 
 
 def _one_line(exc: BaseException) -> str:

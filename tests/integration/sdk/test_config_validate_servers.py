@@ -67,7 +67,7 @@ def up_section(
 def test_everything_up_is_ok(tmp_path: Path, up_section: dict[str, object]) -> None:
     code, results = _validate(_write(tmp_path, up_section))
     assert code == 0, results
-    for check in (*CHECKS, "artifact_bucket", "profile"):
+    for check in (*CHECKS, "auth", "artifact_bucket", "profile"):
         assert results[check]["severity"] == "OK", (check, results[check])
     assert "PING ok" in results["redis_dsn"]["hint"]
     assert "SELECT 1" in results["questdb_dsn"]["hint"]
@@ -96,6 +96,31 @@ def test_each_server_down_is_an_error(
     assert all(results[c]["severity"] == "OK" for c in others), results
     if down == "health":
         assert "after 3 attempt(s)" in results["health"]["hint"]
+
+
+@pytest.mark.parametrize(
+    ("token", "profile", "severity"),
+    [
+        ("wrong-token", "prod", "ERROR"),
+        (None, "prod", "ERROR"),
+        ("wrong-token", "dev", "WARN"),
+    ],
+)
+def test_a_token_the_coordinator_refuses_is_reported(
+    tmp_path: Path,
+    up_section: dict[str, object],
+    token: str | None,
+    profile: str,
+    severity: str,
+) -> None:
+    section = {**up_section, "profile": profile, "coordinator_token": token}
+    code, results = _validate(_write(tmp_path, section))
+    assert code == (1 if severity == "ERROR" else 0)
+    assert results["health"]["severity"] == "OK"  # /healthz is public
+    assert results["auth"]["severity"] == severity
+    assert "HTTP 401" in results["auth"]["hint"]
+    assert "QMTL_SEAMLESS_COORDINATOR_TOKEN" in results["auth"]["hint"]
+    assert "wrong-token" not in json.dumps(results)  # the secret is never echoed
 
 
 def test_offline_contacts_nothing_and_warns(tmp_path: Path) -> None:
