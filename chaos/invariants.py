@@ -24,7 +24,7 @@ from typing import Literal
 from seamless import coverage as cov
 from seamless.coordination import ClaimOutcome, Coordinator, Granted
 from seamless.coverage import Range
-from seamless.errors import CoordinatorUnavailable, LeaseLost
+from seamless.errors import LeaseLost
 from seamless.protocol import Lease, LeaseInfo, RatioResponse
 from seamless.provider import FetchResult
 
@@ -157,7 +157,7 @@ class AuditedCoordinator:
             outcome = await self.inner.claim(
                 key, lease_ms, job_id=job_id, shards_total=shards_total
             )
-        except CoordinatorUnavailable:
+        except BaseException:  # unreachable, timed out or cancelled: the answer is unknown
             self._record("claim", key, None, "unavailable", sent, None, job_id, shards_total)
             raise
         if isinstance(outcome, Granted):
@@ -182,7 +182,7 @@ class AuditedCoordinator:
         except LeaseLost:
             self._record("renew", lease.key, lease.token, "stale", sent)
             raise
-        except CoordinatorUnavailable:
+        except BaseException:  # unreachable, timed out or cancelled: the answer is unknown
             self._record("renew", lease.key, lease.token, "unavailable", sent)
             raise
         self._record("renew", lease.key, lease.token, "accepted", sent)
@@ -198,7 +198,7 @@ class AuditedCoordinator:
         except LeaseLost:
             self._record(op, lease.key, lease.token, "stale", sent)
             raise
-        except CoordinatorUnavailable:
+        except BaseException:  # unreachable, timed out or cancelled: the answer is unknown
             self._record(op, lease.key, lease.token, "unavailable", sent)
             raise
         self._record(op, lease.key, lease.token, "accepted", sent, result.completion_ratio)
@@ -261,7 +261,9 @@ def ranges_accounted(
         else f"{len(requests)} request(s): {len(requests) - reported} served, "
         f"{reported} reported by an explicit error"
     )
-    return InvariantResult("every requested range stored or explicitly reported", not problems, detail)
+    return InvariantResult(
+        "every requested range stored or explicitly reported", not problems, detail
+    )
 
 
 def rows_unique(rows: Iterable[tuple[str, int, int]]) -> InvariantResult:
@@ -294,7 +296,9 @@ def no_stale_token_accepted(
         for e in events:
             if e.op == "claim" or e.answer != "accepted" or e.token is None:
                 continue
-            newer = [g for g in grants if g.token and g.token > e.token and g.answered_at < e.sent_at]
+            newer = [
+                g for g in grants if g.token and g.token > e.token and g.answered_at < e.sent_at
+            ]
             if newer:
                 problems.append(
                     f"{key}: {e.op} with token {e.token} accepted after token {newer[0].token} "

@@ -157,7 +157,11 @@ async def test_unreachable_coordinator_at_startup(
     scenario.check(
         counters_match(
             [
-                ("coordinator requests_total{healthz} delta", healthz_after - healthz_before, ATTEMPTS + 1),
+                (
+                    "coordinator requests_total{healthz} delta",
+                    healthz_after - healthz_before,
+                    ATTEMPTS + 1,
+                ),
                 (
                     "coordinator claims_total{granted}",
                     topology.coordinator_counter(
@@ -168,4 +172,3 @@ async def test_unreachable_coordinator_at_startup(
             ]
         )
     )
-

@@ -146,9 +146,7 @@ class ChaosTopology:
 
     def direct_store(self, table_prefix: str) -> QuestDBBarStore:
         q = self.questdb
-        return QuestDBBarStore(
-            pg_dsn=q.pg_dsn, ilp_conf=q.ilp_http_conf, table_prefix=table_prefix
-        )
+        return QuestDBBarStore(pg_dsn=q.pg_dsn, ilp_conf=q.ilp_http_conf, table_prefix=table_prefix)
 
     def stored_rows(self, table_prefix: str) -> list[tuple[str, int, int]]:
         """Every (node_id, interval, ts) row in the scenario's table, read directly."""

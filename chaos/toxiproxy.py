@@ -194,9 +194,7 @@ class ToxiproxyAPI:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def request(
-        self, method: str, path: str, *, json: Any = None, missing_ok: bool = False
-    ) -> Any:
+    def request(self, method: str, path: str, *, json: Any = None, missing_ok: bool = False) -> Any:
         response = self._http.request(method, path, json=json)
         if response.status_code == 404 and missing_ok:
             return None

@@ -4,11 +4,13 @@ TTLs and backoffs, their fetches recorded, and the standard invariants checked a
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
 from seamless.backfill import BackfillConfig
 from seamless.conformance import ConformancePipeline
 from seamless.coverage import Range
@@ -64,11 +66,27 @@ def shard_span(shards: int = 1, first_shard: int = 0) -> tuple[int, int]:
 
 
 @dataclass
+class GatedFetcher:
+    """The synthetic fetcher, held at a gate until the scenario has its fault in place (so
+    the order of events is decided by conditions, not by timing)."""
+
+    inner: SyntheticFetcher
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def fetch(self, start: int, end: int, *, node_id: str, interval: int) -> pl.DataFrame:
+        await self.gate.wait()
+        return await self.inner.fetch(start, end, node_id=node_id, interval=interval)
+
+    def calls(self) -> Counter[tuple[str, int, int, int]]:
+        return self.inner.calls()
+
+
+@dataclass
 class Worker:
     name: str
     provider: SeamlessDataProvider
     metrics: SeamlessMetrics
-    fetcher: SyntheticFetcher
+    fetcher: SyntheticFetcher | GatedFetcher
     requests: list[RequestOutcome] = field(default_factory=list)
 
     async def fetch(self, start: int, end: int, node_id: str, **kwargs: Any) -> RequestOutcome:
@@ -99,7 +117,7 @@ def make_worker(
     name: str,
     *,
     store: BarStore,
-    fetcher: SyntheticFetcher | None = None,
+    fetcher: SyntheticFetcher | GatedFetcher | None = None,
     sla: SLAPolicy | None = None,
     backfill: BackfillConfig | None = None,
     conformance: ConformancePipeline | None = None,
@@ -171,7 +189,9 @@ async def standard_invariants(
                     (
                         audit.count(answer="stale"),
                         audit.count(answer="stale")
-                        + sum(audit.count(op, "unavailable") for op in ("renew", "complete", "fail")),
+                        + sum(
+                            audit.count(op, "unavailable") for op in ("renew", "complete", "fail")
+                        ),
                     ),
                 ),
                 (
@@ -179,13 +199,13 @@ async def standard_invariants(
                     topology.coordinator_counter("seamless_coordinator_completed_total"),
                     (
                         audit.count("complete", "accepted"),
-                        audit.count("complete", "accepted") + audit.count("complete", "unavailable"),
+                        audit.count("complete", "accepted")
+                        + audit.count("complete", "unavailable"),
                     ),
                 ),
             ]
         ),
     ]
-
 
 
 async def lease_loss_then_reclaim(
@@ -212,7 +232,10 @@ async def lease_loss_then_reclaim(
         backfill=chaos_backfill(lease_ms=lease_ms),
     )
     b = make_worker(
-        topology, f"{tag}-b", store=topology.store(prefix), backfill=chaos_backfill(lease_ms=lease_ms)
+        topology,
+        f"{tag}-b",
+        store=topology.store(prefix),
+        backfill=chaos_backfill(lease_ms=lease_ms),
     )
     start, end = shard_span(1)
     key = f"{node}:{INTERVAL}:{start}:{end}::"
@@ -238,7 +261,9 @@ async def lease_loss_then_reclaim(
         f"served {b_request.result and b_request.result.frame.height} bars"
     )
     renew_failures = [
-        e.answer for e in topology.audit.of("renew") if e.worker == a.name and e.answer != "accepted"
+        e.answer
+        for e in topology.audit.of("renew")
+        if e.worker == a.name and e.answer != "accepted"
     ]
     scenario.observe(f"A's renewals that failed: {len(renew_failures)} ({set(renew_failures)})")
     scenario.expect(
