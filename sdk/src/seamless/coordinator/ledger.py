@@ -123,7 +123,9 @@ class LedgerWriter:
             while self._buffer:
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception_type((psycopg.Error, OSError, _RetryableWrite)),
-                    wait=wait_exponential_jitter(multiplier=0.2, max=self._max_backoff_s, jitter=0.2),
+                    wait=wait_exponential_jitter(
+                        multiplier=0.2, max=self._max_backoff_s, jitter=0.2
+                    ),
                     stop=stop_never,
                     before_sleep=self._on_retry,
                     reraise=True,

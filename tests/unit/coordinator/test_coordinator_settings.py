@@ -1,0 +1,103 @@
+"""Coordinator settings: QMTL's env names, file + env override, and start-up errors that
+name the bad key without ever echoing a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from seamless.coordinator.settings import load_settings
+from seamless.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+TOKEN = "s3cret-token-value-0123456789"
+BASE = {"REDIS_DSN": "redis://redis:6379/0", "COORDINATOR_TOKENS": f"sdk={TOKEN}"}
+
+
+def test_qmtl_names_and_defaults() -> None:
+    settings = load_settings(
+        {
+            **BASE,
+            "COORDINATOR_ID": "coord-1",
+            "BIND_ADDR": "0.0.0.0:8080",
+            "PROMETHEUS_PORT": "9102",
+            "QUESTDB_DSN": "postgresql://admin:quest@questdb:8812/qdb",
+            "ARTIFACT_ENDPOINT": "http://minio:9000",
+            "ARTIFACT_BUCKET": "seamless-artifacts",
+            "ARTIFACT_SECRET_KEY": "minio-secret",
+        }
+    )
+    assert (settings.coordinator_id, settings.host, settings.port) == ("coord-1", "0.0.0.0", 8080)
+    assert settings.prometheus_port == 9102
+    assert settings.key_prefix == "seamless:" and settings.max_attempts == 6
+    assert settings.ledger_table == "seamless_backfill_ledger"
+    assert settings.tokens["sdk"].get_secret_value() == TOKEN
+    assert TOKEN not in repr(settings) and "minio-secret" not in repr(settings)
+
+
+def test_env_overrides_the_file(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text(f"sdk-a: {TOKEN}\nsdk-b: {TOKEN}-b\n")
+    config = tmp_path / "coordinator.yaml"
+    config.write_text(
+        "redis_dsn: redis://file:6379/0\n"
+        "COORDINATOR_MAX_ATTEMPTS: 4\n"
+        "coordinator_key_prefix: 'qmtl:'\n"
+        f"coordinator_tokens_file: {tokens}\n"
+    )
+    settings = load_settings({"COORDINATOR_MAX_ATTEMPTS": "9"}, config_file=config)
+    assert settings.redis_dsn == "redis://file:6379/0"
+    assert settings.max_attempts == 9 and settings.key_prefix == "qmtl:"
+    assert sorted(settings.tokens) == ["sdk-a", "sdk-b"]
+
+
+def test_tokens_as_json_object() -> None:
+    settings = load_settings({**BASE, "COORDINATOR_TOKENS": f'{{"a": "{TOKEN}"}}'})
+    assert list(settings.tokens) == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"COORDINATOR_TOKENS": f"sdk={TOKEN}"}, "REDIS_DSN"),
+        ({**BASE, "REDIS_DSN": "http://redis:6379"}, "REDIS_DSN"),
+        ({**BASE, "BIND_ADDR": "8080"}, "BIND_ADDR"),
+        ({**BASE, "BIND_ADDR": "0.0.0.0:http"}, "BIND_ADDR"),
+        ({**BASE, "PROMETHEUS_PORT": "70000"}, "PROMETHEUS_PORT"),
+        ({**BASE, "QUESTDB_DSN": "questdb:8812"}, "QUESTDB_DSN"),
+        ({**BASE, "ARTIFACT_ENDPOINT": "minio:9000"}, "ARTIFACT_ENDPOINT"),
+        ({**BASE, "ARTIFACT_BUCKET": "Bad_Bucket"}, "ARTIFACT_BUCKET"),
+        ({**BASE, "COORDINATOR_MAX_ATTEMPTS": "0"}, "COORDINATOR_MAX_ATTEMPTS"),
+        ({**BASE, "COORDINATOR_RATE_LIMIT": "fast"}, "COORDINATOR_RATE_LIMIT"),
+        ({**BASE, "COORDINATOR_KEY_PREFIX": "bad prefix"}, "COORDINATOR_KEY_PREFIX"),
+        ({**BASE, "COORDINATOR_LEDGER_PREFIX": "1; DROP"}, "COORDINATOR_LEDGER_PREFIX"),
+        ({**BASE, "LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"REDIS_DSN": "redis://r:1/0"}, "COORDINATOR_TOKENS"),
+        ({"REDIS_DSN": "redis://r:1/0", "COORDINATOR_TOKENS": "sdk"}, "COORDINATOR_TOKENS"),
+        ({"REDIS_DSN": "redis://r:1/0", "COORDINATOR_TOKENS": "sdk=short"}, "COORDINATOR_TOKENS"),
+        (
+            {"REDIS_DSN": "redis://r:1/0", "COORDINATOR_TOKENS": f"a={TOKEN},b={TOKEN}"},
+            "COORDINATOR_TOKENS",
+        ),
+        (
+            {**BASE, "COORDINATOR_TOKENS_FILE": "/nonexistent/tokens.yaml"},
+            "COORDINATOR_TOKENS_FILE",
+        ),
+    ],
+)
+def test_bad_values_name_the_key(env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    assert raised.value.key == key
+    assert str(raised.value).startswith(key)
+    assert raised.value.expected  # the valid form is given
+    assert TOKEN not in str(raised.value) and "short" not in str(raised.value)
+
+
+def test_unknown_key_in_the_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("redis_dns: redis://typo:6379/0\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings({}, config_file=config)
+    assert raised.value.key == "redis_dns" and "unknown setting" in str(raised.value)
