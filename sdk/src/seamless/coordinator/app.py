@@ -297,7 +297,7 @@ def create_app(
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-        field = _field_of(tuple(first.get("loc", ("body",))), first.get("type", ""))
+        field = _field_of(tuple(first.get("loc", ("body",))), str(first.get("type", "")))
         detail = "; ".join(
             f"{_field_of(tuple(e.get('loc', ())), e.get('type', ''))}: {e.get('msg')}"
             for e in errors
