@@ -75,6 +75,11 @@ class QuestDBBarStore:
             except psycopg.Error as exc:
                 self._opened -= 1
                 raise StorageError(f"QuestDB connect failed: {exc}") from exc
+            except BaseException:
+                # Cancelled while connecting (an SLA deadline): give the slot back, or the
+                # pool wedges once every slot has leaked and each read waits forever.
+                self._opened -= 1
+                raise
         else:
             conn = await self._pool.get()
         try:
