@@ -1,0 +1,188 @@
+"""Per-service isolation, rendered as plain data (no Pulumi resources here).
+
+Each service gets its own identity on every shared dependency, scoped to its own
+namespace there:
+
+- Redis: an ACL user whose keys and channels are limited to `<prefix>:*`, plus its own DB
+  index (ACLs cannot pin a DB, so the index only keeps `KEYS`-style scans apart).
+- Object store (MinIO or S3): an IAM policy granting object access under its own prefix only.
+- ControlBus (Redpanda/Kafka): a SASL user with ACLs on topics under `qmtl.controlbus.` and
+  its own consumer group prefix.
+- QuestDB: the coordinator's tables carry the `seamless_` prefix (QuestDB OSS has one PG user,
+  so the prefix is a convention the SDK enforces, not an ACL).
+
+These functions are used by the platforms and, directly, by the real-server tests that load
+the ACL lines into a real Redis and the policies into a real MinIO.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RedisGrant:
+    user: str
+    key_prefix: str  # without the trailing ':*'
+    db: int
+
+
+@dataclass(frozen=True)
+class ObjectStoreGrant:
+    identity: str
+    prefix: str  # e.g. "artifacts/"; always ends with "/"
+
+
+@dataclass(frozen=True)
+class KafkaGrant:
+    user: str
+    topic_prefix: str
+    group_prefix: str
+    operations: tuple[str, ...] = ("read", "write", "describe", "create")
+
+
+REDIS_GRANTS: tuple[RedisGrant, ...] = (
+    RedisGrant(user="gateway", key_prefix="gateway", db=0),
+    RedisGrant(user="dagmanager", key_prefix="dagmanager", db=1),
+    RedisGrant(user="worldservice", key_prefix="worldservice", db=2),
+    RedisGrant(user="seamless-coordinator", key_prefix="seamless", db=3),
+)
+
+# The SDK publishes artifacts where the coordinator reads them (`artifacts/`), the QMTL
+# services keep their snapshots apart under their own prefixes.
+OBJECT_STORE_GRANTS: tuple[ObjectStoreGrant, ...] = (
+    ObjectStoreGrant(identity="seamless-coordinator", prefix="artifacts/"),
+    ObjectStoreGrant(identity="seamless-sdk", prefix="artifacts/"),
+    ObjectStoreGrant(identity="gateway", prefix="gateway/"),
+    ObjectStoreGrant(identity="dagmanager", prefix="dagmanager/"),
+)
+
+KAFKA_USERS = ("gateway", "dagmanager", "worldservice")
+QUESTDB_TABLE_PREFIX = "seamless_"
+
+# The categories every service needs; @admin and @dangerous (FLUSHALL, KEYS, CONFIG, DEBUG,
+# ...) stay denied so one service cannot wipe or scan another's data.
+_REDIS_SERVICE_RULES = "+@all -@admin -@dangerous"
+
+
+def redis_grant(user: str) -> RedisGrant:
+    for grant in REDIS_GRANTS:
+        if grant.user == user:
+            return grant
+    raise KeyError(f"no Redis grant for service {user!r}")
+
+
+def redis_password_hash(password: str) -> str:
+    """Redis ACL files accept `#<sha256 hex>` so the file never holds a password."""
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def redis_acl_rules(grant: RedisGrant, password: str) -> list[str]:
+    """The rules of one service user, as `ACL SETUSER <user> <rules...>` takes them."""
+    return [
+        "reset",
+        "on",
+        f"#{redis_password_hash(password)}",
+        f"~{grant.key_prefix}:*",
+        f"&{grant.key_prefix}:*",
+        *_REDIS_SERVICE_RULES.split(),
+    ]
+
+
+def redis_acl_file(
+    grants: Iterable[RedisGrant], passwords: Mapping[str, str], admin_password: str
+) -> str:
+    """A complete `aclfile`: the default user only answers PING (health probes), one admin
+    user for operators, one scoped user per service."""
+    lines = [
+        "user default on nopass resetkeys resetchannels -@all +ping",
+        f"user seamless-admin on #{redis_password_hash(admin_password)} ~* &* +@all",
+    ]
+    for grant in grants:
+        lines.append(
+            f"user {grant.user} " + " ".join(redis_acl_rules(grant, passwords[grant.user]))
+        )
+    return "\n".join(lines) + "\n"
+
+
+def redis_url(user: str, password: str, host: str, port: int, db: int) -> str:
+    return f"redis://{user}:{password}@{host}:{port}/{db}"
+
+
+def object_store_policy(
+    bucket: str, grant: ObjectStoreGrant, *, partition: str = "aws"
+) -> dict[str, Any]:
+    """An IAM policy document for one identity: objects under its prefix, listing limited to
+    that prefix, nothing else in the bucket (MinIO and S3 read the same document)."""
+    if not grant.prefix.endswith("/"):
+        raise ValueError(f"object store prefix {grant.prefix!r} must end with '/'")
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListOwnPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [bucket_arn],
+                "Condition": {"StringLike": {"s3:prefix": [f"{grant.prefix}*"]}},
+            },
+            {
+                "Sid": "ReadWriteOwnPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": [f"{bucket_arn}/{grant.prefix}*"],
+            },
+        ],
+    }
+
+
+def object_store_policy_json(
+    bucket: str, grant: ObjectStoreGrant, *, partition: str = "aws"
+) -> str:
+    return json.dumps(object_store_policy(bucket, grant, partition=partition), sort_keys=True)
+
+
+def kafka_grants(topic_prefix: str) -> tuple[KafkaGrant, ...]:
+    return tuple(
+        KafkaGrant(user=user, topic_prefix=topic_prefix, group_prefix=f"{user}.")
+        for user in KAFKA_USERS
+    )
+
+
+def kafka_acl_commands(grants: Iterable[KafkaGrant], *, brokers: str) -> list[str]:
+    """`rpk` commands that create each SASL user and its prefixed ACLs.
+
+    Passwords are read at run time from files under /run/secrets/controlbus (mounted from a
+    Secret), so the rendered script holds none. The same commands are the guidance for an
+    external Kafka (with kafka-acls.sh equivalents in docs/deploy.md).
+    """
+    admin = (
+        f"-X brokers={brokers} -X sasl.mechanism=SCRAM-SHA-256 -X user=controlbus-admin "
+        '-X pass="$(cat /run/secrets/controlbus/controlbus-admin)"'
+    )
+    commands = []
+    for grant in grants:
+        secret = f'"$(cat /run/secrets/controlbus/{grant.user})"'
+        commands.append(
+            f"rpk security user create {grant.user} -p {secret} --mechanism SCRAM-SHA-256 "
+            f"{admin} || true"
+        )
+        ops = " ".join(f"--operation {op}" for op in grant.operations)
+        commands.append(
+            f"rpk security acl create --allow-principal User:{grant.user} {ops} "
+            f"--topic {grant.topic_prefix} --resource-pattern-type prefixed {admin}"
+        )
+        commands.append(
+            f"rpk security acl create --allow-principal User:{grant.user} --operation read "
+            f"--group {grant.group_prefix} --resource-pattern-type prefixed {admin}"
+        )
+    return commands
+
+
+def kafka_acl_script(grants: Iterable[KafkaGrant], *, brokers: str) -> str:
+    return "\n".join(["#!/bin/sh", "set -eu", *kafka_acl_commands(grants, brokers=brokers)]) + "\n"

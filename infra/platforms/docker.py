@@ -1,0 +1,236 @@
+"""The Docker platform (dev): renders the catalog onto one Docker host.
+
+A private bridge network, one named volume per declared volume, one container per
+service replica with its health check, memory/CPU limits, read-only root filesystem where
+the image allows it, and every secret delivered as a file upload (never an env var). The
+coordinator image is built from `sdk/Dockerfile`. A Prometheus container loads the scrape
+config and alert rules.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from infra.catalog import Catalog, ServiceSpec
+from infra.components.identity import Credentials
+from infra.observability import ObservabilityAssets
+
+PROMETHEUS_IMAGE = "prom/prometheus:v3.1.0"
+PROMETHEUS_PORT = 9090
+
+
+def _cpus(limit: str) -> str:
+    return str(int(limit[:-1]) / 1000) if limit.endswith("m") else limit
+
+
+def healthcheck(svc: ServiceSpec) -> docker.ContainerHealthcheckArgs:
+    probe = svc.readiness
+    return docker.ContainerHealthcheckArgs(
+        tests=list(svc.docker_health),
+        interval=f"{probe.period_s}s",
+        timeout=f"{probe.timeout_s}s",
+        retries=probe.failure_threshold,
+        start_period=f"{probe.initial_delay_s}s",
+    )
+
+
+class DockerService(pulumi.ComponentResource):
+    """One catalog service on Docker: its volumes and containers (one per replica)."""
+
+    volumes: dict[str, docker.Volume]
+    containers: list[docker.Container]
+
+    def __init__(
+        self,
+        name: str,
+        svc: ServiceSpec,
+        network: docker.Network,
+        credentials: Credentials,
+        image: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("seamless:docker:Service", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.volumes = {}
+        self.containers = []
+        uploads: list[docker.ContainerUploadArgs] = [
+            docker.ContainerUploadArgs(file=cfg.path, content=cfg.content, permissions="0555")
+            for cfg in svc.config_files
+        ]
+        for item in svc.secrets:
+            if item.file is None:
+                raise ValueError(
+                    f"{svc.name}: secret {item.key!r} has no file path; Docker delivers "
+                    "secrets only as files"
+                )
+            uploads.append(
+                docker.ContainerUploadArgs(
+                    file=item.file,
+                    content=credentials.render(item.needs, item.render),
+                    permissions="0440",
+                    owner=str(svc.run_as_user),
+                )
+            )
+        for replica in range(svc.replicas):
+            hostname = svc.name if svc.replicas == 1 else f"{svc.name}-{replica}"
+            mounts: list[docker.ContainerVolumeArgs] = []
+            for vol in svc.volumes:
+                volume = docker.Volume(
+                    f"{name}-{replica}-{vol.name}",
+                    name=f"seamless-{hostname}-{vol.name}",
+                    labels=[docker.VolumeLabelArgs(label="seamless-stack", value=svc.name)],
+                    opts=child,
+                )
+                self.volumes[f"{hostname}/{vol.name}"] = volume
+                mounts.append(
+                    docker.ContainerVolumeArgs(
+                        volume_name=volume.name, container_path=vol.mount_path
+                    )
+                )
+            ports = [
+                docker.ContainerPortArgs(internal=p.port, external=p.host_port, ip="127.0.0.1")
+                for p in svc.ports
+                if p.host_port is not None and replica == 0
+            ]
+            container = docker.Container(
+                f"{name}-{replica}",
+                name=hostname,
+                hostname=hostname,
+                image=image,
+                envs=[f"{k}={v}" for k, v in sorted(svc.env.items())],
+                command=[*svc.command, *svc.args] if (svc.command or svc.args) else None,
+                ports=ports,
+                volumes=mounts,
+                uploads=uploads,
+                tmpfs={path: "rw,size=256m" for path in svc.scratch_paths},
+                read_only=svc.read_only_root,
+                user=f"{svc.run_as_user}:{svc.run_as_user}",
+                memory=svc.resources.memory_limit_mi,
+                cpu_shares=max(2, int(float(_cpus(svc.resources.cpu_request)) * 1024)),
+                cpus=_cpus(svc.resources.cpu_limit),
+                healthcheck=healthcheck(svc),
+                restart="unless-stopped",
+                must_run=True,
+                wait=True,
+                wait_timeout=180,
+                security_opts=["no-new-privileges:true"],
+                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+                networks_advanced=[
+                    docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[svc.name])
+                ],
+                labels=[docker.ContainerLabelArgs(label="seamless-stack", value=svc.name)],
+                opts=child,
+            )
+            self.containers.append(container)
+        self.register_outputs({"containers": [c.name for c in self.containers]})
+
+
+class DockerPlatform(pulumi.ComponentResource):
+    """Network, coordinator image, the services in dependency order, and Prometheus."""
+
+    network: docker.Network
+    coordinator_image: docker.Image | None
+    services: dict[str, DockerService]
+    prometheus: docker.Container
+
+    def __init__(
+        self,
+        name: str,
+        catalog: Catalog,
+        credentials: Credentials,
+        assets: ObservabilityAssets,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("seamless:docker:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.network = docker.Network(
+            f"{name}-network",
+            name=f"seamless-{catalog.config.stack}",
+            driver="bridge",
+            internal=False,
+            labels=[docker.NetworkLabelArgs(label="seamless-stack", value=catalog.config.stack)],
+            opts=child,
+        )
+        self.coordinator_image = None
+        images: dict[str, pulumi.Input[str]] = {svc.name: svc.image for svc in catalog}
+        for svc in catalog:
+            if svc.build_context is not None:
+                self.coordinator_image = docker.Image(
+                    f"{name}-{svc.name}-image",
+                    image_name=svc.image,
+                    build=docker.DockerBuildArgs(
+                        context=svc.build_context, dockerfile=f"{svc.build_context}/Dockerfile"
+                    ),
+                    skip_push=not catalog.config.push_coordinator_image,
+                    opts=child,
+                )
+                images[svc.name] = self.coordinator_image.image_name
+        self.services = {}
+        # Create services after the ones they dial, so `depends_on` follows the real edges.
+        for svc in _dependency_order(catalog):
+            deps = [c for dep in svc.connects_to for c in self.services[dep].containers]
+            self.services[svc.name] = DockerService(
+                f"{name}-{svc.name}",
+                svc,
+                self.network,
+                credentials,
+                images[svc.name],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=deps),
+            )
+        self.prometheus = docker.Container(
+            f"{name}-prometheus",
+            name="prometheus",
+            image=PROMETHEUS_IMAGE,
+            command=[
+                "--config.file=/etc/prometheus/prometheus.yml",
+                "--storage.tsdb.path=/prometheus",
+            ],
+            uploads=[
+                docker.ContainerUploadArgs(
+                    file="/etc/prometheus/prometheus.yml", content=assets.scrape_config_yaml
+                ),
+                docker.ContainerUploadArgs(
+                    file="/etc/prometheus/rules/seamless-alerts.yml",
+                    content=assets.alert_rules_yaml,
+                ),
+            ],
+            ports=[
+                docker.ContainerPortArgs(
+                    internal=PROMETHEUS_PORT, external=PROMETHEUS_PORT, ip="127.0.0.1"
+                )
+            ]
+            if catalog.config.expose_host_ports
+            else [],
+            tmpfs={"/prometheus": "rw,size=512m"},
+            memory=512,
+            cpus="0.5",
+            user="65534:65534",
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", "wget", "-qO-", f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready"],
+                interval="10s",
+                timeout="5s",
+                retries=6,
+            ),
+            restart="unless-stopped",
+            security_opts=["no-new-privileges:true"],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.network.name)],
+            opts=child,
+        )
+        self.register_outputs({"network": self.network.name, "services": sorted(self.services)})
+
+
+def _dependency_order(catalog: Catalog) -> list[ServiceSpec]:
+    done: dict[str, ServiceSpec] = {}
+    pending = list(catalog)
+    while pending:
+        progressed = False
+        for svc in list(pending):
+            if all(dep in done for dep in svc.connects_to):
+                done[svc.name] = svc
+                pending.remove(svc)
+                progressed = True
+        if not progressed:
+            cycle = ", ".join(s.name for s in pending)
+            raise ValueError(f"dependency cycle among services: {cycle}")
+    return list(done.values())

@@ -1,0 +1,161 @@
+"""The bundle: credentials, the chosen platform, object-store identities and outputs.
+
+`SeamlessBundle` is the one top-level component; every resource of the stack is its
+descendant. It also records each resource it declares (`declared`), which the stack
+exports as a count and tests use to wait for every registration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pulumi
+
+from infra.catalog import (
+    COORDINATOR,
+    COORDINATOR_HTTP,
+    MINIO,
+    QUESTDB,
+    REDIS,
+    Catalog,
+    build_catalog,
+    endpoints,
+)
+from infra.components.identity import Credentials, ObjectStoreIdentities
+from infra.observability import build_assets
+from infra.platforms.docker import DockerPlatform
+from infra.platforms.kubernetes import KubernetesPlatform
+from infra.profile import ProfileError
+from infra.stack_config import StackConfig
+
+
+def check_wiring(catalog: Catalog) -> None:
+    """The SDK section's endpoints must name what this stack runs (or its managed
+    override); otherwise clients would be handed a DSN nothing answers."""
+    config = catalog.config
+    ep = endpoints(config)
+    section = config.seamless
+
+    def host_of(key: str) -> str | None:
+        value = section.get(key)
+        return urlsplit(str(value)).hostname if value else None
+
+    expected = {
+        "coordinator_url": COORDINATOR if COORDINATOR in catalog else None,
+        "redis_dsn": ep.redis_host,
+        "questdb_dsn": urlsplit(ep.questdb_dsn).hostname,
+        "artifact_endpoint": urlsplit(ep.artifact_endpoint).hostname,
+    }
+    for key, want in expected.items():
+        got = host_of(key)
+        if got is not None and want is not None and got != want:
+            raise ProfileError(
+                f"seamless.{key} points at host {got!r}, but this stack serves it at {want!r}; "
+                f"set seamless.{key} to the bundle's endpoint or configure the managed override"
+            )
+    bucket = section.get("artifact_bucket")
+    if bucket and bucket != config.object_store.bucket:
+        raise ProfileError(
+            f"seamless.artifact_bucket is {bucket!r} but the bundle creates "
+            f"{config.object_store.bucket!r}; make objectStore.bucket and it agree"
+        )
+
+
+def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict[str, Any]]:
+    """The `seamless` section a client (the SDK) needs, with its own credentials (secret)."""
+    section = dict(catalog.config.seamless)
+    ep = endpoints(catalog.config)
+    section.setdefault("artifact_endpoint", ep.artifact_endpoint)
+    section.setdefault("artifact_bucket", ep.bucket)
+    if COORDINATOR in catalog:
+        section.setdefault("coordinator_url", f"http://{COORDINATOR}:{COORDINATOR_HTTP}")
+    secret_parts = {
+        "artifact_access_key": credentials.values["objectstore.seamless-sdk.access_key"],
+        "artifact_secret_key": credentials.values["objectstore.seamless-sdk.secret_key"],
+        "coordinator_token": credentials.values["coordinator.token"],
+    }
+    return pulumi.Output.secret(
+        pulumi.Output.all(**secret_parts).apply(lambda s: {"seamless": {**section, **s}})
+    )
+
+
+class SeamlessBundle(pulumi.ComponentResource):
+    catalog: Catalog
+    credentials: Credentials
+    platform: DockerPlatform | KubernetesPlatform
+    object_store: ObjectStoreIdentities
+    sdk_config: pulumi.Output[dict[str, Any]]
+    endpoints: dict[str, str]
+    declared: list[pulumi.Resource]
+
+    def __init__(
+        self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        self.declared = []
+        tracking = pulumi.ResourceOptions(transformations=[self._track])
+        super().__init__(
+            "seamless:bundle:SeamlessBundle",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, tracking),
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        self.catalog = build_catalog(config)
+        check_wiring(self.catalog)
+        assets = build_assets(self.catalog)
+        self.credentials = Credentials(f"{name}-credentials", self.catalog, opts=child)
+        platform_cls = DockerPlatform if config.platform == "docker" else KubernetesPlatform
+        self.platform = platform_cls(
+            f"{name}-{config.platform}", self.catalog, self.credentials, assets, opts=child
+        )
+        minio_workload: list[pulumi.Resource] = []
+        if MINIO in self.catalog:
+            deployed = self.platform.services[MINIO]
+            if isinstance(deployed, pulumi.ComponentResource) and hasattr(deployed, "workload"):
+                minio_workload = [deployed.workload]
+            else:
+                minio_workload = list(getattr(deployed, "containers", []))
+        self.object_store = ObjectStoreIdentities(
+            f"{name}-objectstore",
+            self.catalog,
+            self.credentials,
+            depends_on=minio_workload,
+            opts=child,
+        )
+        self.sdk_config = sdk_config(self.catalog, self.credentials)
+        self.endpoints = service_endpoints(self.catalog)
+        self.register_outputs({"endpoints": self.endpoints})
+
+    def _track(self, args: pulumi.ResourceTransformationArgs) -> None:
+        self.declared.append(args.resource)
+        return None
+
+    def settled(self) -> pulumi.Output[list[str]]:
+        """Resolves once every declared resource is registered (for tests and counts)."""
+        return pulumi.Output.all(*[r.urn for r in self.declared]).apply(lambda urns: list(urns))
+
+
+def service_endpoints(catalog: Catalog) -> dict[str, str]:
+    """In-network endpoints of every service, plus managed overrides."""
+    out: dict[str, str] = {}
+    for svc in catalog:
+        scheme = {REDIS: "redis", QUESTDB: "postgresql"}.get(svc.name, "http")
+        port = svc.ports[0].port
+        out[svc.name] = f"{scheme}://{svc.name}:{port}"
+    ep = endpoints(catalog.config)
+    out.setdefault(REDIS, f"redis://{ep.redis_host}:{ep.redis_port}")
+    out.setdefault(QUESTDB, ep.questdb_dsn)
+    out["controlbus_brokers"] = ",".join(ep.kafka_brokers)
+    out["artifact_endpoint"] = ep.artifact_endpoint
+    out["artifact_bucket"] = ep.bucket
+    return out
+
+
+def deploy(config: StackConfig) -> SeamlessBundle:
+    bundle = SeamlessBundle("seamless", config)
+    pulumi.export("endpoints", bundle.endpoints)
+    pulumi.export("sdkConfig", bundle.sdk_config)
+    pulumi.export("services", list(bundle.catalog.names))
+    pulumi.export("resourceCount", bundle.settled().apply(len))
+    return bundle
