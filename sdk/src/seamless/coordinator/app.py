@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -34,6 +34,7 @@ from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from seamless.coordinator.fastpath import FastLeaseRoutes, FastRoute
 from seamless.coordinator.guard import PUBLIC_PATHS, GuardMiddleware
 from seamless.coordinator.ledger import LedgerRow, LedgerWriter
 from seamless.coordinator.logs import get_logger
@@ -122,6 +123,17 @@ def _field_of(loc: tuple[Any, ...], error_type: str = "") -> str:
     return ".".join(parts) if parts else (str(loc[0]) if loc else "body")
 
 
+def invalid_input(errors: Sequence[Any]) -> Response:
+    """422 naming the first offending field, with every problem in `detail`."""
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    field = _field_of(tuple(first.get("loc", ("body",))), str(first.get("type", "")))
+    detail = "; ".join(
+        f"{_field_of(tuple(e.get('loc', ())), str(e.get('type', '')))}: {e.get('msg')}"
+        for e in errors
+    )
+    return _error(422, "invalid_request", field=field, detail=detail[:2000])
+
+
 class Service:
     """What the handlers share; filled in by the app's lifespan."""
 
@@ -175,6 +187,10 @@ class Service:
             await self.ledger.stop()
         if self.redis is not None:
             await self.redis.aclose()
+
+    def store_error(self, exc: Exception) -> Response:
+        self.log.warning("redis.unavailable", error=type(exc).__name__)
+        return _error(503, "unavailable", detail=f"lease store unavailable ({type(exc).__name__})")
 
     # --- what every state change reports ----------------------------------------------------
 
@@ -289,20 +305,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.service = svc
-    app.add_middleware(GuardMiddleware, tokens=settings.tokens, metrics=metrics)
 
     # --- errors: always the ErrorResponse shape, never a stack trace ------------------------
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
-        field = _field_of(tuple(first.get("loc", ("body",))), str(first.get("type", "")))
-        detail = "; ".join(
-            f"{_field_of(tuple(e.get('loc', ())), e.get('type', ''))}: {e.get('msg')}"
-            for e in errors
-        )
-        return _error(422, "invalid_request", field=field, detail=detail[:2000])
+        return invalid_input(exc.errors())
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -325,13 +333,11 @@ def create_app(
 
     @app.exception_handler(RedisError)
     async def redis_down(_: Request, exc: RedisError) -> Response:
-        svc.log.warning("redis.unavailable", error=type(exc).__name__)
-        return _error(503, "unavailable", detail=f"lease store unavailable ({type(exc).__name__})")
+        return svc.store_error(exc)
 
     @app.exception_handler(TimeoutError)
     async def redis_timeout(_: Request, exc: TimeoutError) -> Response:
-        svc.log.warning("redis.timeout")
-        return _error(503, "unavailable", detail="lease store timed out")
+        return svc.store_error(exc)
 
     # --- QMTL's routes ---------------------------------------------------------------------
 
@@ -342,7 +348,9 @@ def create_app(
         summary="Claim a key; 409 when held, completed or parked",
     )
     async def claim(body: ClaimRequest, request: Request) -> Response:
-        client, worker = _identity(request)
+        return await claim_lease(body, *_identity(request))
+
+    async def claim_lease(body: ClaimRequest, client: str, worker: str) -> Response:
         result = await svc.store.claim(
             body.key,
             body.lease_ms,
@@ -410,7 +418,9 @@ def create_app(
         summary="Complete the live lease; 409 stale for any other token",
     )
     async def complete(body: CompleteRequest, request: Request) -> Response:
-        client, worker = _identity(request)
+        return await complete_lease(body, *_identity(request))
+
+    async def complete_lease(body: CompleteRequest, client: str, worker: str) -> Response:
         result = await svc.store.complete(body.key, body.token, identity=f"{client}:{worker}")
         done = _finished_or_conflict(result, "complete", body.key)
         if isinstance(done, Response):
@@ -431,7 +441,9 @@ def create_app(
         summary="Give the lease back with a reason; parked after too many attempts",
     )
     async def fail(body: FailRequest, request: Request) -> Response:
-        client, worker = _identity(request)
+        return await fail_lease(body, *_identity(request))
+
+    async def fail_lease(body: FailRequest, client: str, worker: str) -> Response:
         result = await svc.store.fail(
             body.key, body.token, body.reason, identity=f"{client}:{worker}"
         )
@@ -470,7 +482,9 @@ def create_app(
         summary="Extend the live lease (heartbeat at TTL/3); 409 stale otherwise",
     )
     async def renew(body: RenewRequest, request: Request) -> Response:
-        client, worker = _identity(request)
+        return await renew_lease(body, *_identity(request))
+
+    async def renew_lease(body: RenewRequest, client: str, worker: str) -> Response:
         result = await svc.store.renew(
             body.key, body.token, body.lease_ms, identity=f"{client}:{worker}"
         )
@@ -584,6 +598,22 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     _publish_security(app)
+    # The four lease routes QMTL's workers call in their hot loop also get a direct ASGI
+    # path that skips FastAPI's routing and dependency machinery; the FastAPI routes above
+    # stay for the OpenAPI document and run the very same functions.
+    fast_routes: dict[str, FastRoute] = {
+        "/v1/leases/claim": (ClaimRequest, claim_lease),
+        "/v1/leases/complete": (CompleteRequest, complete_lease),
+        "/v1/leases/fail": (FailRequest, fail_lease),
+        "/v1/leases/renew": (RenewRequest, renew_lease),
+    }
+    app.add_middleware(
+        FastLeaseRoutes,
+        routes=fast_routes,
+        on_invalid=invalid_input,
+        on_store_error=svc.store_error,
+    )
+    app.add_middleware(GuardMiddleware, tokens=settings.tokens, metrics=metrics)
     return app
 
 

@@ -1,0 +1,210 @@
+"""Coordinator throughput and latency: claim+complete cycles through the HTTP service vs the
+same two Lua scripts called directly with redis-py EVALSHA, in one run, on one real Redis.
+
+    .venv/bin/python benchmarks/bench_coordinator.py [--cycles 20000] [--workers 32]
+        [--replicas 1] [--log-level warning]
+
+Each worker runs claim -> complete cycles on fresh keys, one at a time, and records the
+cycle's wall time. The HTTP side uses a minimal keep-alive HTTP/1.1 client on raw asyncio
+streams (one connection per worker) so the load generator, which shares the machine's
+cores with the service and Redis, costs as little CPU as possible; httpx would spend more
+time in the client than the service spends serving. Targets (issue 4): p50 ratio <= 3x,
+>= 2,000 cycles/s, p99 <= 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvloop
+from redis.asyncio import Redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from seamless.coordinator.store import Finished, Granted, LeaseStore
+
+from lab.coordinator_process import CoordinatorServer
+from lab.servers import RedisServer
+
+
+@dataclass
+class Result:
+    name: str
+    cycles: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.cycles / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<28} {self.rate:>9.0f} cycles/s   p50 {self.pct(0.50):6.2f} ms   "
+            f"p99 {self.pct(0.99):6.2f} ms   mean {statistics.fmean(self.latencies_ms):6.2f} ms"
+        )
+
+
+async def run_workers(
+    name: str, workers: int, cycles: int, cycle: Callable[[int, int], Awaitable[None]]
+) -> Result:
+    per_worker = cycles // workers
+    latencies: list[float] = []
+
+    async def worker(w: int) -> None:
+        for i in range(per_worker):
+            started = time.perf_counter()
+            await cycle(w, i)
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+    return Result(name, per_worker * workers, time.perf_counter() - started, latencies)
+
+
+async def baseline(redis_url: str, workers: int, cycles: int, run_id: str) -> Result:
+    redis = Redis.from_url(redis_url, decode_responses=True, max_connections=workers * 2)
+    store = LeaseStore(redis, prefix=f"bench-direct-{run_id}:", max_attempts=6)
+
+    async def cycle(w: int, i: int) -> None:
+        key = f"bench:60:{w}:{i}::"
+        granted = await store.claim(key, 30_000, holder=f"w{w}", client="bench")
+        assert isinstance(granted, Granted), granted
+        done = await store.complete(key, granted.token, identity="bench:")
+        assert isinstance(done, Finished), done
+
+    await run_workers("warm-up", workers, min(cycles, 2000), cycle)
+    store.prefix = f"bench-direct-{run_id}-measured:"
+    result = await run_workers("redis-py EVALSHA (direct)", workers, cycles, cycle)
+    await redis.aclose()
+    return result
+
+
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection; enough protocol for this benchmark only."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port = host, port
+        self.auth = f"Authorization: Bearer {token}\r\n".encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(
+            b"POST " + path.encode() + b" HTTP/1.1\r\nHost: c\r\n" + self.auth
+            + b"Content-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body
+        )  # fmt: skip
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def through_service(
+    servers: list[CoordinatorServer], workers: int, cycles: int, run_id: str
+) -> Result:
+    connections = [
+        RawHttp(servers[w % len(servers)].host, servers[w % len(servers)].port, servers[0].token)
+        for w in range(workers)
+    ]
+    await asyncio.gather(*(c.connect() for c in connections))
+    tag = {"value": "warm"}
+
+    async def cycle(w: int, i: int) -> None:
+        conn = connections[w]
+        key = f"bench:60:{w}:{i}:{tag['value']}:"
+        status, body = await conn.post(
+            "/v1/leases/claim", b'{"key":"' + key.encode() + b'","lease_ms":30000}'
+        )
+        assert status == 200, body
+        token = json.loads(body)["lease"]["token"]
+        status, body = await conn.post(
+            "/v1/leases/complete",
+            b'{"key":"' + key.encode() + b'","token":"' + str(token).encode() + b'"}',
+        )
+        assert status == 200, body
+
+    await run_workers("warm-up", workers, min(cycles, 2000), cycle)
+    tag["value"] = run_id
+    label = f"HTTP service x{len(servers)} replica" + ("s" if len(servers) > 1 else "")
+    result = await run_workers(label, workers, cycles, cycle)
+    for c in connections:
+        c.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cycles", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args()
+    run_id = secrets.token_hex(3)
+
+    with RedisServer() as redis_server:
+        servers = [
+            CoordinatorServer(
+                redis_server.url,
+                key_prefix=f"bench-http-{run_id}:",
+                log_level=args.log_level,
+                tokens={"bench": secrets.token_urlsafe(24)},
+            )
+            for _ in range(args.replicas)
+        ]
+        try:
+            for server in servers:
+                server.start()
+            direct = uvloop.run(baseline(redis_server.url, args.workers, args.cycles, run_id))
+            service = uvloop.run(through_service(servers, args.workers, args.cycles, run_id))
+        finally:
+            for server in servers:
+                server.cleanup()
+
+    print(f"coordinator benchmark: {args.cycles} claim+complete cycles, {args.workers} "
+          f"concurrent workers, 1 Redis, {os.cpu_count()} cores (client, service and Redis "
+          f"share them)")  # fmt: skip
+    print(direct.line())
+    print(service.line())
+    p50_ratio = service.pct(0.5) / direct.pct(0.5)
+    p99_ratio = service.pct(0.99) / direct.pct(0.99)
+    rate_ratio = direct.rate / service.rate
+    print(f"ratios service/direct: p50 {p50_ratio:.2f}x  p99 {p99_ratio:.2f}x  "
+          f"throughput direct/service {rate_ratio:.2f}x")  # fmt: skip
+    verdicts = {
+        "p50 ratio <= 3x": p50_ratio <= 3.0,
+        ">= 2,000 cycles/s": service.rate >= 2000,
+        "p99 <= 5 ms": service.pct(0.99) <= 5.0,
+    }
+    for target, met in verdicts.items():
+        print(f"target {target:<20} {'met' if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
