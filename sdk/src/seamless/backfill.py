@@ -9,7 +9,8 @@ one of them fetch each shard. For every shard a worker:
 2. holds the lease with `seamless.leases.hold_lease`, which renews it every TTL/3 while the
    fetcher runs;
 3. fetches (retried with exponential backoff and ±jitter by tenacity), normalises through
-   the conformance pipeline and writes the rows (the store returns once they are readable);
+   the conformance pipeline and writes the rows (the store returns once they are readable;
+   a failed write is retried the same way, without refetching);
 4. completes the lease. A lost lease abandons the shard — counted, logged, not written, left
    to the new holder.
 
@@ -32,14 +33,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 
 from seamless.conformance import ConformancePipeline, ConformanceReport
 from seamless.coordination import Coordinator, Granted, NotGranted
 from seamless.coverage import Range, align_to_shards
-from seamless.errors import ConformancePipelineError, CoordinatorUnavailable, LeaseLost
+from seamless.errors import (
+    ConformancePipelineError,
+    CoordinatorUnavailable,
+    LeaseLost,
+    StorageError,
+)
 from seamless.fetcher import DataFetcher
-from seamless.leases import hold_lease
+from seamless.leases import HeldLease, hold_lease
 from seamless.logging import get_logger
 from seamless.metrics import SeamlessMetrics
 from seamless.storage.base import BarStore
@@ -91,6 +103,7 @@ class BackfillReport:
     fetch_attempts: int = 0
     conformance: ConformanceReport = field(default_factory=ConformanceReport)
     completion_ratio: float | None = None
+    completed_at: list[float] = field(default_factory=list)  # wall clock, per completed shard
 
     @property
     def settled(self) -> list[Range]:
@@ -178,7 +191,10 @@ class _Run:
         self.deadline = deadline
         self.world_id = world_id
         self.as_of = as_of
+        # Each run starts at a random shard and wraps around: workers racing over the same
+        # range then begin far apart instead of bouncing off each other's leases in order.
         self.queue: deque[Range] = deque(report.shards)
+        self.queue.rotate(-backfiller._rng.randrange(len(report.shards)))
         self.deferred: deque[Range] = deque()
         self.series = {"node_id": node_id, "interval": str(interval)}
 
@@ -256,7 +272,7 @@ class _Run:
             ) as held:
                 frame = await self.fetch_with_retries(shard, log)
                 held.raise_if_lost()  # never write for a lease someone else now holds
-                rows = await self.b.store.write(self.node_id, self.interval, frame)
+                rows = await self.write_with_retries(frame, held, log)
                 held.raise_if_lost()
         except LeaseLost as exc:
             self.report.abandoned.append(shard)
@@ -275,6 +291,7 @@ class _Run:
             log.error("seamless.backfill.failed", error=f"{type(exc).__name__}: {exc}")
             return
         self.report.completed.append(shard)
+        self.report.completed_at.append(time.time())
         self.report.rows_written += rows
         self._count("completed")
         if held.result is not None:
@@ -303,6 +320,23 @@ class _Run:
                 )
                 self.report.conformance.merge(conformance)
                 return frame.filter(pl.col("ts").is_between(shard.start, shard.end))
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def write_with_retries(self, frame: pl.DataFrame, held: HeldLease, log: Any) -> int:
+        """Write the shard's rows; a failed write (e.g. the connection reset mid-batch) is
+        retried with the same backoff and without refetching. Safe because the store
+        upserts: rows of a batch that half-landed are simply written again."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.cfg.max_attempts),
+            wait=self._backoff,
+            retry=retry_if_exception_type(StorageError),
+            before_sleep=lambda state: self._on_retry(state, log),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                held.raise_if_lost()
+                return await self.b.store.write(self.node_id, self.interval, frame)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _backoff(self, state: RetryCallState) -> float:

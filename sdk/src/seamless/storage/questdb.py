@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,6 +50,9 @@ class QuestDBBarStore:
     _opened: int = field(default=0, init=False, repr=False)
     _ready: bool = field(default=False, init=False, repr=False)
     _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    # ILP senders are reused (one HTTP connection each); a write borrows one for its batch.
+    _senders: list[Sender] = field(default_factory=list, init=False, repr=False)
+    _senders_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         table = f"{self.table_prefix}bars"
@@ -110,6 +114,10 @@ class QuestDBBarStore:
             self._ready = True
 
     async def aclose(self) -> None:
+        with self._senders_lock:
+            senders, self._senders = self._senders, []
+        for sender in senders:
+            sender.close()
         while not self._pool.empty():
             await self._pool.get_nowait().close()
             self._opened -= 1
@@ -141,23 +149,40 @@ class QuestDBBarStore:
         await self._wait_applied()
         return bars.height
 
+    def _borrow_sender(self) -> Sender:
+        with self._senders_lock:
+            if self._senders:
+                return self._senders.pop()
+        sender = Sender.from_conf(self.ilp_conf)
+        sender.establish()  # type: ignore[no-untyped-call]
+        return sender
+
+    def _return_sender(self, sender: Sender) -> None:
+        with self._senders_lock:
+            if len(self._senders) < self.pool_size:
+                self._senders.append(sender)
+                return
+        sender.close()
+
     def _send(self, node_id: str, interval: int, bars: pl.DataFrame) -> None:
+        sender = self._borrow_sender()
         try:
-            with Sender.from_conf(self.ilp_conf) as sender:
-                for ts, *values in bars.iter_rows():
-                    columns: dict[str, Any] = {"bar_interval": interval}
-                    for name, value in zip(_VALUE_COLUMNS, values, strict=True):
-                        if value is not None:
-                            columns[name] = value
-                    sender.row(
-                        self.table,
-                        symbols={"node_id": node_id},
-                        columns=columns,
-                        at=TimestampNanos(int(ts) * 1_000_000_000),
-                    )
-                sender.flush()
+            for ts, *values in bars.iter_rows():
+                columns: dict[str, Any] = {"bar_interval": interval}
+                for name, value in zip(_VALUE_COLUMNS, values, strict=True):
+                    if value is not None:
+                        columns[name] = value
+                sender.row(
+                    self.table,
+                    symbols={"node_id": node_id},
+                    columns=columns,
+                    at=TimestampNanos(int(ts) * 1_000_000_000),
+                )
+            sender.flush()
         except QuestDBError as exc:
+            sender.close()  # its buffer may hold half a batch: never reuse it
             raise StorageError(f"QuestDB ILP write to {self.table} failed: {exc}") from exc
+        self._return_sender(sender)
 
     async def _wait_applied(self) -> None:
         """Wait until the WAL has applied every transaction sequenced so far (ours
