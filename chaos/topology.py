@@ -16,6 +16,7 @@ on close. Invariant checks read through `direct_*` connections that bypass the p
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from contextlib import suppress
@@ -127,6 +128,20 @@ class ChaosTopology:
         if "minio" not in self._proxies:
             self._proxy("minio", f"{self.minio.host}:{self.minio.port}")
         return self._proxies["minio"]
+
+    def proxy_log_events(self, proxy: Proxy, message: str) -> int:
+        """How many times toxiproxy logged `message` (e.g. "Accepted client", "Source
+        terminated") for `proxy`: what a scenario waits on to know a connection was cut."""
+        log_path = self._servers("toxiproxy_server").log_path
+        count = 0
+        for line in log_path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("name") == proxy.name and entry.get("message") == message:
+                count += 1
+        return count
 
     # --- storage ------------------------------------------------------------------------
 
