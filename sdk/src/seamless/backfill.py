@@ -103,6 +103,7 @@ class BackfillReport:
     fetch_attempts: int = 0
     conformance: ConformanceReport = field(default_factory=ConformanceReport)
     completion_ratio: float | None = None
+    completed_at: list[float] = field(default_factory=list)  # wall clock, per completed shard
 
     @property
     def settled(self) -> list[Range]:
@@ -190,7 +191,10 @@ class _Run:
         self.deadline = deadline
         self.world_id = world_id
         self.as_of = as_of
+        # Each run starts at a random shard and wraps around: workers racing over the same
+        # range then begin far apart instead of bouncing off each other's leases in order.
         self.queue: deque[Range] = deque(report.shards)
+        self.queue.rotate(-backfiller._rng.randrange(len(report.shards)))
         self.deferred: deque[Range] = deque()
         self.series = {"node_id": node_id, "interval": str(interval)}
 
@@ -287,6 +291,7 @@ class _Run:
             log.error("seamless.backfill.failed", error=f"{type(exc).__name__}: {exc}")
             return
         self.report.completed.append(shard)
+        self.report.completed_at.append(time.time())
         self.report.rows_written += rows
         self._count("completed")
         if held.result is not None:
