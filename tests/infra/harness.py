@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from pulumi.runtime import rpc
 from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import Stack
 
@@ -26,7 +27,21 @@ PROJECT = "seamless-stack"
 class Recorded:
     typ: str
     name: str
-    inputs: dict[str, Any]
+    inputs: dict[str, Any]  # secrets unwrapped
+    secret_paths: list[str] = field(default_factory=list)  # where the engine saw a secret
+
+
+def unwrap_secrets(value: Any, path: str, found: list[str]) -> Any:
+    """The engine receives secrets as {sig: secret-sig, value: ...}; unwrap them and note
+    where they were, so tests can check that a value was marked secret."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            found.append(path)
+            return unwrap_secrets(value["value"], path, found)
+        return {k: unwrap_secrets(v, f"{path}.{k}" if path else k, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    return value
 
 
 @dataclass
@@ -34,11 +49,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Recorded] = field(default_factory=list)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        inputs = copy.deepcopy(dict(args.inputs))
-        self.resources.append(Recorded(args.typ, args.name, inputs))
+        secret_paths: list[str] = []
+        inputs = unwrap_secrets(copy.deepcopy(dict(args.inputs)), "", secret_paths)
+        self.resources.append(Recorded(args.typ, args.name, inputs, secret_paths))
         outputs = dict(inputs)
         if args.typ == "random:index/randomPassword:RandomPassword":
-            outputs["result"] = f"pw{abs(hash(args.name)) % 10**12:012d}x{len(args.name):04d}abcdefgh"
+            outputs["result"] = (
+                f"pw{abs(hash(args.name)) % 10**12:012d}x{len(args.name):04d}abcdefgh"
+            )
         elif args.typ == "aws:iam/accessKey:AccessKey":
             outputs["secret"] = f"awssecret-{args.name}-0123456789"
             return f"AKIA{abs(hash(args.name)) % 10**12:012d}", outputs
@@ -102,7 +120,11 @@ def run_program(
 
 
 MANAGED_OVERRIDES: dict[str, Any] = {
-    "questdb": {"external": True, "dsn": "postgresql://qdb.managed.example:8812/qmtl", "username": "seamless"},
+    "questdb": {
+        "external": True,
+        "dsn": "postgresql://qdb.managed.example:8812/qmtl",
+        "username": "seamless",
+    },
     "objectStore": {"mode": "aws", "bucket": "qmtl-seamless", "region": "eu-west-1"},
 }
 MANAGED_SECRETS = {"questdbPassword": "managed-questdb-password-0123"}
