@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from seamless.errors import ConfigError
 from seamless.sla import Phase, SLAPolicy
 
-from loadtest.recorder import PhaseRecorder
+from loadtest.recorder import PhaseRecorder, PhaseStats
 
 # SLA sub-phases of one fetch; every other recorded name is one request (a fetch's `total`
 # or a lease operation), which is what request counts and rates are made of.
@@ -162,7 +162,7 @@ class Check:
 
     @property
     def unit(self) -> str:
-        return {"failure_ratio": "", "requests": " requests", "rps": " req/s"}.get(
+        return {"failure_ratio": "", "requests": " requests", "rps": " req/s", "samples": ""}.get(
             self.metric, " ms"
         )
 
@@ -255,6 +255,11 @@ def evaluate(recorder: PhaseRecorder, budgets: Budgets, duration_s: float) -> Ga
         checks.append(
             Check("run", "rps", rps, budgets.min_rps, rps >= budgets.min_rps.limit, False)
         )
+    for name, by_pct in sorted(budgets.latency.items()):
+        explicit = [b for b in by_pct.values() if not b.source.startswith("preset")]
+        if explicit and recorder.phases.get(name, PhaseStats()).latency.count == 0:
+            # a phase the target file names but the run never measured proves nothing
+            checks.append(Check(name, "samples", 0.0, Budget(1, explicit[0].source), False, False))
     for name in recorder.names():
         stats = recorder.phases[name]
         ratio = stats.failure_ratio

@@ -190,8 +190,7 @@ def _sdk(environment: Environment) -> tuple[AsyncBridge, SdkRuntime, Workload]:
                 pg_pool=options.pg_pool,
             )
             workload = Workload(run_id=options.run_id, series=options.series)
-            for request in workload.seed_requests():
-                bridge.run(runtime.timed_fetch(request))
+            bridge.run(runtime.seed(workload.seed_requests()))
             _State.bridge, _State.runtime, _State.workload = bridge, runtime, workload
         assert _State.bridge is not None and _State.workload is not None
         return _State.bridge, _State.runtime, _State.workload

@@ -65,7 +65,8 @@ class LatencyHistogram:
             raise ValueError(f"percentile {pct}: expected 0 <= pct <= 100")
         if self.count == 0:
             return math.nan
-        rank = max(1, math.ceil(pct / 100.0 * self.count))
+        # (less a hair: 99.9 / 100 * 20000 is 19980.000000000004 in floating point)
+        rank = max(1, math.ceil(pct * self.count / 100.0 - 1e-9))
         seen = 0
         for index in sorted(self.counts):
             seen += self.counts[index]

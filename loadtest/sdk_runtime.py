@@ -9,6 +9,7 @@ from.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import weakref
@@ -82,6 +83,10 @@ class SdkRuntime:
         phases = {k: v for k, v in meta.phase_ms.items() if k != "total"}
         source = "+".join(meta.sources) or "empty"
         return FetchOutcome(total_ms, phases, source, result.frame.height)
+
+    async def seed(self, requests: list[FetchRequest]) -> None:
+        """Backfill the seeded region of every series at once, before the load starts."""
+        await asyncio.gather(*(self.timed_fetch(request) for request in requests))
 
     async def aclose(self) -> None:
         await self.provider.aclose()

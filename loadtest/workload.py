@@ -46,7 +46,7 @@ class FetchRequest:
 class Workload:
     run_id: str
     series: int = 8
-    seed_shards: int = 8  # shards per series backfilled before the load starts
+    seed_shards: int = 4  # shards per series backfilled before the load starts
     weights: tuple[int, int, int] = (50, 42, 8)  # hot, warm, cold
     rng: random.Random = field(default_factory=random.Random)
     # node_id -> first bar no cold request has asked for yet
