@@ -498,7 +498,7 @@ def build_catalog(config: StackConfig) -> Catalog:
                 ),
                 volumes=(Volume("data", "/data", 5),),
                 stateful=True,
-                run_as_user=999,
+                run_as_user=10001,  # any uid works with a writable /data (fsGroup)
             )
         )
     if prod:
@@ -845,7 +845,7 @@ def _minio(config: StackConfig, hp: Callable[[int], int | None]) -> ServiceSpec:
         ),
         volumes=(Volume("data", "/data", 20 if config.profile == "prod" else 5),),
         stateful=True,
-        run_as_user=1000,
+        run_as_user=10001,  # any uid works with a writable /data (fsGroup)
         metrics_port=MINIO_API,
         metrics_path="/minio/v2/metrics/cluster",
     )

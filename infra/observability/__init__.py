@@ -106,8 +106,10 @@ def metric_names(expr: str) -> set[str]:
     without_strings = re.sub(r'"[^"]*"', "", without_labels)
     without_ranges = re.sub(r"\[[^\]]*\]", "", without_strings)
     names: set[str] = set()
-    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?!\s*\()", without_ranges):
+    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)", without_ranges):
         word = match.group(1)
+        if without_ranges[match.end() :].lstrip().startswith("("):
+            continue  # a function call, not a metric
         if word in _PROMQL_WORDS:
             continue
         # label names inside by (...)/without (...) clauses
