@@ -103,6 +103,8 @@ class BackfillReport:
     fetch_attempts: int = 0
     conformance: ConformanceReport = field(default_factory=ConformanceReport)
     completion_ratio: float | None = None
+    # shards whose fetched frame the conformance pipeline blocked (nothing of it stored)
+    blocked: list[ConformancePipelineError] = field(default_factory=list)
     completed_at: list[float] = field(default_factory=list)  # wall clock, per completed shard
 
     @property
@@ -285,6 +287,8 @@ class _Run:
             log.error("seamless.backfill.coordinator_unavailable", error=str(exc))
             return
         except Exception as exc:  # the shard failed: the lease was failed with this reason
+            if isinstance(exc, ConformancePipelineError):
+                self.report.blocked.append(exc)  # the caller must see the block itself
             self.report.failed.append(shard)
             self._count("failed")
             self.b.metrics.backfill_failure_total.labels(**self.series).inc()

@@ -475,6 +475,13 @@ class _Request:
         if task in done:
             report = task.result()
             self.backfill_report = report
+            if report.blocked and not self.p.conformance.partial_ok:
+                # A blocked batch is bad data, not a slow or partial backfill: raise it, as
+                # the seeds ask (ConformancePipelineError unless partial_ok).
+                blocked = report.blocked[0]
+                if isinstance(blocked.report, ConformanceReport):
+                    self.p.last_conformance_report = blocked.report
+                raise blocked
             if report.coordinator_errors:
                 self._coordinator_trouble(report)
             if report.failed:
