@@ -345,8 +345,11 @@ async def test_strict_conformance_fails_a_faulty_shard_without_retrying() -> Non
         conformance=ConformancePipeline.preset("strict-blocking"),
         strategy=Strategy.AUTO_BACKFILL,
     )
-    result = await provider.fetch(0, IV * 9, node_id="n", interval=IV)
-    assert result.frame.height == 0 and store.writes == 0
+    # The block reaches the caller (the seeds: ConformancePipelineError unless partial_ok).
+    with pytest.raises(ConformancePipelineError) as blocked:
+        await provider.fetch(0, IV * 9, node_id="n", interval=IV)
+    assert blocked.value.report.flags["non_finite"] > 0  # type: ignore[attr-defined]
+    assert store.writes == 0
     assert sum(fetcher.calls().values()) == 1  # a data fault is not retried
     info = await coordinator.inspect(lease_key("n", IV, Range(0, IV * 9)))
     assert "ConformancePipelineError" in (info.last_reason or "")
