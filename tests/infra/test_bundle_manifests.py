@@ -199,8 +199,13 @@ def test_alert_rules_reference_only_emitted_metrics() -> None:
         assert used <= emitted, f"{sorted(used - emitted)} not emitted by sdk/src/seamless"
     promtool = ROOT / ".tools" / "bin" / "promtool"
     if promtool.exists():  # built by scripts/promtool.sh when the Go proxy can serve it
-        proc = subprocess.run([str(promtool), "check", "rules", str(ROOT / "infra/observability/alerts.yaml")],
-                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        rules_file = str(ROOT / "infra/observability/alerts.yaml")
+        proc = subprocess.run(
+            [str(promtool), "check", "rules", rules_file],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
