@@ -299,7 +299,10 @@ class _Run:
         self.report.rows_written += rows
         self._count("completed")
         if held.result is not None:
-            self.report.completion_ratio = held.result.completion_ratio
+            # Concurrent completes may answer out of order; the job's ratio only grows.
+            self.report.completion_ratio = max(
+                self.report.completion_ratio or 0.0, held.result.completion_ratio
+            )
             self.b.metrics.backfill_completion_ratio.labels(
                 **self.series, lease_key=self.key(shard)
             ).set(held.result.completion_ratio)
