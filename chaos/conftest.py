@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -22,7 +22,6 @@ from lab.servers import ToxiproxyServer
 
 _REPORT = pytest.StashKey[ChaosReport]()
 _RECORD = pytest.StashKey[ScenarioRecord]()
-T = TypeVar("T")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,20 +128,20 @@ async def topology(
 
 
 async def wait_for(
-    condition: Callable[[], Awaitable[T] | T],
+    condition: Callable[[], Any],
     *,
     timeout: float,
     interval: float = 0.01,
     what: str = "condition",
-) -> T:
+) -> Any:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
-        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
+        if isinstance(value, Awaitable):
             value = await value
         if value:
-            return value  # type: ignore[return-value]
+            return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)

@@ -90,9 +90,8 @@ class LeaseAudit:
                 done[e.job_id].add(e.key)
                 # completes of one job may answer out of order: the highest ratio is the last
                 previous = last_ratio.get(e.job_id)
-                if e.ratio is not None and (previous is None or e.ratio > previous):
-                    last_ratio[e.job_id] = e.ratio
-                elif e.job_id not in last_ratio:
+                higher = e.ratio is not None and (previous is None or e.ratio > previous)
+                if higher or e.job_id not in last_ratio:
                     last_ratio[e.job_id] = e.ratio
         return {
             job: last_ratio.get(job)
@@ -310,12 +309,15 @@ def no_stale_token_accepted(
         if len(completes) > 1:
             problems.append(f"{key}: completed {len(completes)} times")
         info = (final or {}).get(key)
-        if info is not None and completes:
-            if info.state != "completed" or info.token != completes[0].token:
-                problems.append(
-                    f"{key}: final state {info.state} token {info.token}, but the accepted "
-                    f"complete carried token {completes[0].token}"
-                )
+        if (
+            info is not None
+            and completes
+            and (info.state != "completed" or info.token != completes[0].token)
+        ):
+            problems.append(
+                f"{key}: final state {info.state} token {info.token}, but the accepted "
+                f"complete carried token {completes[0].token}"
+            )
     stale = audit.count(answer="stale")
     detail = (
         "; ".join(problems[:5])

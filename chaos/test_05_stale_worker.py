@@ -61,7 +61,7 @@ async def test_stale_worker_complete_is_refused(
     a_token = granted[0].token
     with topology.worker_proxy(a.name).toxic("latency", stream="upstream", latency=DELAY_MS):
         gated.gate.set()  # A fetches and writes now; its renewals and complete are late
-        b_request = await asyncio.wait_for(b.fetch(start, end, node), timeout=15)
+        await asyncio.wait_for(b.fetch(start, end, node), timeout=15)
         a_request = await asyncio.wait_for(a_task, timeout=15)
 
     b_tokens = [e.token for e in topology.audit.of("claim", "granted") if e.worker == b.name]

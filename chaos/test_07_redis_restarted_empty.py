@@ -16,7 +16,6 @@ from seamless.protocol import Lease
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology
 from chaos.workload import (
-    INTERVAL,
     GatedFetcher,
     chaos_backfill,
     make_worker,

@@ -129,7 +129,7 @@ async def test_minio_faults_during_publication(
     )
     scenario.expect(
         "an artifact that cannot be published is counted failed (with its error), not lost",
-        third.result is not None and drained and doomed.failed == 1 and doomed.last_error,
+        third.result is not None and drained and doomed.failed == 1 and bool(doomed.last_error),
         f"failed {doomed.failed}",
     )
     for each in (publisher, throttled, doomed):

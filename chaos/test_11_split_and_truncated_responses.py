@@ -68,7 +68,7 @@ async def test_split_and_truncated_responses(
     attempts: list[RequestOutcome] = []
     with proxy.toxic("limit_data", bytes=190):
         attempts.append(await worker.fetch(start, end, "s11-cut"))
-    retried = await wait_for(
+    retried: RequestOutcome = await wait_for(
         lambda: _retry(worker, start, end, attempts), timeout=20, what="a successful retry"
     )
     scenario.observe(

@@ -60,7 +60,10 @@ async def test_32_workers_never_backfill_a_shard_twice(
     await store.ensure_table()
     outcomes = await asyncio.wait_for(
         asyncio.gather(
-            *(w.fetch(start, end, "s12-node") for w, (start, end) in zip(workers, windows))
+            *(
+                w.fetch(start, end, "s12-node")
+                for w, (start, end) in zip(workers, windows, strict=True)
+            )
         ),
         timeout=120,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from seamless.conformance import ConformancePipeline
+from seamless.conformance import ConformancePipeline, ConformanceReport
 from seamless.errors import ConformancePipelineError
 from seamless.fetcher import SyntheticFetcher
 
@@ -53,7 +53,12 @@ async def test_schema_mismatch_blocks_unless_partial_ok(
         key = f"{node}:{INTERVAL}:{start}:{end}::"
         after_block = (await topology.inspect([key]))[key]
         error = blocked.error
-        flags = dict(error.report.flags) if isinstance(error, ConformancePipelineError) else {}
+        flags = (
+            dict(error.report.flags)
+            if isinstance(error, ConformancePipelineError)
+            and isinstance(error.report, ConformanceReport)
+            else {}
+        )
         scenario.observe(f"{fault}, strict: {type(error).__name__}: {str(error)[:160]}")
         scenario.expect(
             f"{fault}: strict fetch raises ConformancePipelineError flagging {flag}",

@@ -25,9 +25,6 @@ from typing import Any
 import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
-
-from lab.coordinator_process import CoordinatorServer
-from lab.servers import MinioServer, QuestDBServer, RedisServer
 from seamless.coordinator_client import CoordinatorClient
 from seamless.coverage import Range
 from seamless.coverage import from_timestamps as ranges_from_timestamps
@@ -36,6 +33,8 @@ from seamless.storage.questdb import QuestDBBarStore
 
 from chaos.invariants import AuditedCoordinator, LeaseAudit
 from chaos.toxiproxy import Proxy, ToxiproxyAPI
+from lab.coordinator_process import CoordinatorServer
+from lab.servers import MinioServer, QuestDBServer, RedisServer
 
 ServerLookup = Callable[[str], Any]
 

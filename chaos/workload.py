@@ -53,7 +53,7 @@ def chaos_backfill(**overrides: Any) -> BackfillConfig:
     return BackfillConfig(**settings)
 
 
-def scaled_preset(name: str, **budgets: int) -> SLAPolicy:
+def scaled_preset(name: str, **budgets: float) -> SLAPolicy:
     """The named SLA preset with some budgets shortened for a test (its mode unchanged)."""
     return SLAPolicy.preset(name).model_copy(update=budgets)
 
