@@ -60,8 +60,15 @@ async def test_stale_worker_complete_is_refused(
     )
     a_token = granted[0].token
     with topology.worker_proxy(a.name).toxic("latency", stream="upstream", latency=DELAY_MS):
-        gated.gate.set()  # A fetches and writes now; its renewals and complete are late
-        await asyncio.wait_for(b.fetch(start, end, node), timeout=15)
+        # B finds the shard missing and held by A, and waits for the lease to run out...
+        b_task = asyncio.create_task(b.fetch(start, end, node))
+        await wait_for(
+            lambda: [e for e in topology.audit.of("claim", "held") if e.worker == b.name],
+            timeout=10,
+            what="B refused while A holds the shard",
+        )
+        gated.gate.set()  # ...while A fetches and writes; its renewals and complete are late
+        await asyncio.wait_for(b_task, timeout=15)
         a_request = await asyncio.wait_for(a_task, timeout=15)
 
     b_tokens = [e.token for e in topology.audit.of("claim", "granted") if e.worker == b.name]

@@ -114,7 +114,13 @@ async def test_redis_restarted_empty(
     )
     await y.complete(y_grant.lease)  # type: ignore[union-attr]
 
-    # A's leases are gone too: its next renewals are refused, it abandons both shards.
+    # A's leases are gone too: its next renewals are refused and it abandons both shards
+    # before it ever writes (its fetches are held until then).
+    await wait_for(
+        lambda: len([e for e in topology.audit.of("renew", "stale") if e.worker == a.name]) >= 2,
+        timeout=LEASE_MS / 1000 + 5,
+        what="A's renewals refused after the restart",
+    )
     gated.gate.set()
     a_request = await asyncio.wait_for(a_task, timeout=20)
     backfill = a_request.result.metadata.backfill if a_request.result else None
