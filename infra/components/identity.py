@@ -90,14 +90,16 @@ class Credentials(pulumi.ComponentResource):
                     tags={"seamless-stack": config.stack, "service": grant.identity},
                     opts=child,
                 )
-                key = aws.iam.AccessKey(f"{name}-{grant.identity}-key", user=user.name, opts=child)
+                access_key = aws.iam.AccessKey(
+                    f"{name}-{grant.identity}-key", user=user.name, opts=child
+                )
                 self.aws_users[grant.identity] = user
-                self.aws_keys[grant.identity] = key
+                self.aws_keys[grant.identity] = access_key
                 self.values[f"objectstore.{grant.identity}.access_key"] = pulumi.Output.secret(
-                    key.id
+                    access_key.id
                 )
                 self.values[f"objectstore.{grant.identity}.secret_key"] = pulumi.Output.secret(
-                    key.secret
+                    access_key.secret
                 )
         self.register_outputs({"keys": sorted(self.values)})
 

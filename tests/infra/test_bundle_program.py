@@ -477,3 +477,32 @@ def test_managed_questdb_without_secret_password_is_refused() -> None:
 
     with pytest.raises(StackConfigError, match="questdbPassword"):
         parse_stack_config(prod_managed_config(), stack="prod", secrets={})
+
+
+@pulumi.runtime.test
+def test_prod_external_kafka_and_redis_drop_their_services() -> pulumi.Output[Any]:
+    config = stack_file_config("prod")
+    config["controlbus"] = {"external": True, "brokers": ["kafka-1.example:9093"]}
+    config["redis"] = {"external": True, "url": "redis.managed.example:6380"}
+    config["seamless"] = {**config["seamless"], "redis_dsn": "redis://redis.managed.example:6380/3"}
+    run = run_program("prod", config, {"redisAdminPassword": "managed-redis-admin-0123"})
+
+    def check() -> None:
+        workloads = {**_by_name(run, DEPLOYMENT), **_by_name(run, STATEFULSET)}
+        assert "controlbus" not in workloads and "redis" not in workloads
+        assert not run.mocks.of_type("kubernetes:batch/v1:Job")
+        doc = yaml.safe_load(
+            _by_name(run, SECRET)["gateway-secrets"].inputs["stringData"]["config.yml"]
+        )
+        assert doc["gateway"]["controlbus_brokers"] == ["kafka-1.example:9093"]
+        assert _host(doc["gateway"]["redis_dsn"]) == "redis.managed.example"
+        netpol = _by_name(run, NETPOL)["gateway-allow"].inputs["spec"]
+        external = {
+            p["port"]
+            for rule in netpol["egress"]
+            if "ipBlock" in rule["to"][0]
+            for p in rule["ports"]
+        }
+        assert external == {6380, 9093}
+
+    return _checked(run, check)
