@@ -14,9 +14,11 @@ from seamless.fetcher import SyntheticFetcher
 from seamless.protocol import Lease
 
 from chaos.conftest import ScenarioRun, wait_for
+from chaos.invariants import RequestOutcome
 from chaos.topology import ChaosTopology
 from chaos.workload import (
     GatedFetcher,
+    Worker,
     chaos_backfill,
     make_worker,
     shard_span,
@@ -140,7 +142,13 @@ async def test_redis_restarted_empty(
     b = make_worker(
         topology, "s07-b", store=topology.store(prefix), backfill=chaos_backfill(lease_ms=LEASE_MS)
     )
-    b_request = await b.fetch(start, end, "s07-node")
+    # The coordinator's pooled Redis connections died with the restart: a request that
+    # lands on one gets 503 (CoordinatorUnavailable, explicit), so B retries until whole.
+    b_request = await wait_for(
+        lambda: _whole(b, start, end), timeout=20, what="B's fetch of the whole window"
+    )
+    errors = [type(r.error).__name__ for r in b.requests if r.error is not None]
+    scenario.observe(f"B's fetches before the whole window: {len(b.requests)} ({errors})")
     after = {e.key: e.token for e in topology.audit.of("claim", "granted") if e.worker == b.name}
     scenario.observe(f"tokens after the restart: {after}")
     scenario.expect(
@@ -153,3 +161,9 @@ async def test_redis_restarted_empty(
     )
     for check in await standard_invariants(topology, [a, b], prefix):
         scenario.check(check)
+
+
+async def _whole(worker: Worker, start: int, end: int) -> RequestOutcome | None:
+    outcome = await worker.fetch(start, end, "s07-node")
+    ok = outcome.result is not None and not outcome.result.metadata.missing
+    return outcome if ok else None
