@@ -76,8 +76,10 @@ class LeaseAudit:
         return None, None
 
     def finished_jobs(self) -> dict[str, float | None]:
-        """Jobs whose every shard was completed by the job itself -> the completion ratio
-        the coordinator reported on the last of those completes."""
+        """Jobs whose every shard is done -> the highest completion ratio the coordinator
+        reported for them. A shard is done for a job when the job completed it, or when its
+        claim was refused because another job had completed it (overlapping fetches share
+        shard keys; the coordinator counts such a shard for the claiming job too)."""
         done: dict[str, set[str]] = defaultdict(set)
         total: dict[str, int] = {}
         last_ratio: dict[str, float | None] = {}
@@ -86,7 +88,9 @@ class LeaseAudit:
                 continue
             if e.shards_total:
                 total[e.job_id] = e.shards_total
-            if e.op == "complete" and e.answer == "accepted":
+            completed_here = e.op == "complete" and e.answer == "accepted"
+            completed_elsewhere = e.op == "claim" and e.answer == "completed"
+            if completed_here or completed_elsewhere:
                 done[e.job_id].add(e.key)
                 # completes of one job may answer out of order: the highest ratio is the last
                 previous = last_ratio.get(e.job_id)
@@ -171,7 +175,16 @@ class AuditedCoordinator:
                 shards_total,
             )
         else:
-            self._record("claim", key, None, outcome.reason, sent, None, job_id, shards_total)
+            self._record(
+                "claim",
+                key,
+                None,
+                outcome.reason,
+                sent,
+                outcome.completion_ratio,
+                job_id,
+                shards_total,
+            )
         return outcome
 
     async def renew(self, lease: Lease, lease_ms: int) -> Lease:

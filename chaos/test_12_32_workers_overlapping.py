@@ -87,8 +87,8 @@ async def test_32_workers_never_backfill_a_shard_twice(
     ]
     scenario.observe(
         f"coordinator backfill_completion_ratio gauges: min {min(gauges, default=0):.2f}, "
-        f"max {max(gauges, default=0):.2f} over {len(gauges)} keys (a job whose shards were "
-        "finished by other jobs never reports 1.0 — see the report's notes)"
+        f"max {max(gauges, default=0):.2f} over {len(gauges)} keys; jobs finished: "
+        f"{len(topology.audit.finished_jobs())}/{WORKERS}"
     )
     scenario.expect(
         "no shard backfilled twice: one fetcher call per shard",

@@ -253,6 +253,8 @@ class _Run:
             if outcome.reason == "completed":
                 self.report.done_elsewhere.append(shard)
                 self._count("skipped_completed")
+                if outcome.completion_ratio is not None:
+                    self._record_ratio(shard, outcome.completion_ratio)
             else:
                 self.report.failed.append(shard)
                 self._count("parked")
@@ -299,14 +301,15 @@ class _Run:
         self.report.rows_written += rows
         self._count("completed")
         if held.result is not None:
-            # Concurrent completes may answer out of order; the job's ratio only grows.
-            self.report.completion_ratio = max(
-                self.report.completion_ratio or 0.0, held.result.completion_ratio
-            )
-            self.b.metrics.backfill_completion_ratio.labels(
-                **self.series, lease_key=self.key(shard)
-            ).set(held.result.completion_ratio)
+            self._record_ratio(shard, held.result.completion_ratio)
         log.info("seamless.backfill.completed", rows=rows, renewals=held.renewals)
+
+    def _record_ratio(self, shard: Range, ratio: float) -> None:
+        # Concurrent completes may answer out of order; the job's ratio only grows.
+        self.report.completion_ratio = max(self.report.completion_ratio or 0.0, ratio)
+        self.b.metrics.backfill_completion_ratio.labels(
+            **self.series, lease_key=self.key(shard)
+        ).set(ratio)
 
     async def fetch_with_retries(self, shard: Range, log: Any) -> pl.DataFrame:
         retrying = AsyncRetrying(

@@ -24,6 +24,8 @@ class NotGranted:
     key: str
     reason: Literal["held", "completed", "failed"]
     lease_until_ms: int | None = None
+    # reason "completed" on a claim that named a job: the job's ratio with this shard counted.
+    completion_ratio: float | None = None
 
 
 ClaimOutcome = Granted | NotGranted

@@ -185,7 +185,10 @@ class CoordinatorClient:
                     f"claim of {key!r}: unexpected 409 stale from {self.base_url}"
                 )
             return NotGranted(
-                key=key, reason=conflict.reason, lease_until_ms=conflict.lease_until_ms
+                key=key,
+                reason=conflict.reason,
+                lease_until_ms=conflict.lease_until_ms,
+                completion_ratio=conflict.completion_ratio,
             )
         raise self._unexpected(response, "claim", key)
 

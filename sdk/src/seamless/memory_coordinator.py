@@ -92,6 +92,15 @@ class InMemoryCoordinator:
         async with self._lock:
             now = self._clock_ms()
             entry = self._keys.setdefault(key, _KeyState())
+            if entry.state == "completed" and job_id is not None:
+                # Done under any job, the shard counts for this one too (as the service does).
+                job = self._jobs.setdefault(job_id, _Job())
+                if shards_total is not None:
+                    job.shards_total = shards_total
+                job.done.add(key)
+                return NotGranted(
+                    key=key, reason="completed", completion_ratio=self._job_ratio(job_id)
+                )
             if entry.state in ("completed", "failed"):
                 return NotGranted(key=key, reason=entry.state)
             if entry.state == "held":

@@ -90,6 +90,9 @@ class ConflictResponse(BaseModel):
     reason: ConflictReason
     lease_until_ms: int | None = None
     detail: str | None = None
+    # On a claim refused as `completed` that named a job: the job's ratio, this shard counted.
+    completion_ratio: float | None = None
+    job_id: str | None = None
 
 
 class LeaseInfo(BaseModel):

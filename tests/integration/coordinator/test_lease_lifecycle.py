@@ -235,6 +235,32 @@ async def test_job_completion_ratio_counts_completed_shards(live: LiveApp) -> No
         "node_id": "sol-1m", "interval": "60", "lease_key": keys[1]}) == 0.5  # fmt: skip
 
 
+async def test_shard_completed_under_another_job_counts_for_the_claiming_job(
+    live: LiveApp,
+) -> None:
+    # Overlapping fetches align to the same shard keys under different jobs: job B finds
+    # job A's shard done, and must still reach 1.0 (else the stuck-lease alert fires).
+    shared, own = "eth-1m:60:0:59::", "eth-1m:60:60:119::"
+    lease = (await claim(live, shared, job_id="job-a", shards_total=1))["lease"]
+    await live.client.post("/v1/leases/complete", json={"key": shared, "token": lease["token"]})
+
+    refused = await live.client.post(
+        "/v1/leases/claim",
+        json={"key": shared, "lease_ms": 1000, "job_id": "job-b", "shards_total": 2},
+    )
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "reason": "completed", "lease_until_ms": None, "detail": None,
+        "completion_ratio": 0.5, "job_id": "job-b",
+    }  # fmt: skip
+    lease = (await claim(live, own, job_id="job-b", shards_total=2))["lease"]
+    done = await live.client.post("/v1/leases/complete", json={"key": own, "token": lease["token"]})
+    assert done.json()["completion_ratio"] == 1.0
+    # A claim naming no job still gets the plain QMTL shape.
+    plain = await live.client.post("/v1/leases/claim", json={"key": shared, "lease_ms": 1000})
+    assert plain.json()["completion_ratio"] is None
+
+
 async def test_fencing_tokens_stay_monotonic_when_redis_restarts_empty(
     make_app: AppFactory,
 ) -> None:

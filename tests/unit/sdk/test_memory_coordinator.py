@@ -124,6 +124,19 @@ async def test_job_completion_ratio(coord: InMemoryCoordinator) -> None:
     assert failed.job_id == "job"
 
 
+async def test_shard_completed_under_another_job_counts_for_the_claiming_job(
+    coord: InMemoryCoordinator,
+) -> None:
+    first = await coord.claim("shared", 1000, job_id="a", shards_total=1)
+    assert isinstance(first, Granted)
+    await coord.complete(first.lease)
+    refused = await coord.claim("shared", 1000, job_id="b", shards_total=2)
+    assert refused == NotGranted("shared", "completed", completion_ratio=0.5)
+    own = await coord.claim("own", 1000, job_id="b", shards_total=2)
+    assert isinstance(own, Granted)
+    assert (await coord.complete(own.lease)).completion_ratio == 1.0
+
+
 async def test_inspect_unknown_key_is_free(coord: InMemoryCoordinator) -> None:
     info = await coord.inspect("never-seen")
     assert (info.state, info.token, info.attempts) == ("free", None, 0)

@@ -44,6 +44,7 @@ from seamless.coordinator.store import (
     ExpiredLease,
     Finished,
     Granted,
+    JobProgress,
     LeaseStore,
     RateLimited,
     Recovered,
@@ -111,9 +112,16 @@ def _rate_limited(result: RateLimited) -> Response:
 
 
 def _conflict(
-    reason: Any, lease_until_ms: int | None = None, detail: str | None = None
+    reason: Any,
+    lease_until_ms: int | None = None,
+    detail: str | None = None,
+    job: JobProgress | None = None,
 ) -> Response:
-    return _json(ConflictResponse(reason=reason, lease_until_ms=lease_until_ms, detail=detail), 409)
+    body = ConflictResponse(reason=reason, lease_until_ms=lease_until_ms, detail=detail)
+    if job is not None and job.job_id:
+        body.completion_ratio = job.ratio(0.0)
+        body.job_id = job.job_id
+    return _json(body, 409)
 
 
 def _field_of(loc: tuple[Any, ...], error_type: str = "") -> str:
@@ -395,7 +403,9 @@ def create_app(
             svc.ledger_row(
                 "parked", body.key, None, 0.0, result.detail, result.lost, result.attempts
             )
-        return _conflict(result.reason, result.lease_until_ms, result.detail)
+        if result.job is not None and result.job.job_id:
+            metrics.set_completion_ratio(body.key, result.job.ratio(0.0))
+        return _conflict(result.reason, result.lease_until_ms, result.detail, result.job)
 
     def _finished_or_conflict(
         result: Finished | Stale | RateLimited, operation: str, key: str

@@ -27,7 +27,16 @@ local attempts = tonumber(cur[5] or '0')
 local expired, newly_expired, lost_holder, lost_token = '0', '0', '', ''
 
 if state == 'completed' then
-  return {'completed'}
+  -- The shard is done, whoever did it: it counts for the claiming job too, so a job whose
+  -- shards were finished under an overlapping job still reaches a ratio of 1.0.
+  if job_id ~= '' then
+    redis.call('SADD', prefix .. 'job:' .. job_id .. ':done', key)
+    if shards_total ~= '' then
+      redis.call('HSET', prefix .. 'job:' .. job_id, 'shards_total', shards_total)
+    end
+  end
+  local progress = job_progress(prefix, job_id)
+  return {'completed', job_id, progress[1], progress[2]}
 end
 if state == 'failed' then
   return {'failed', cur[7] or ''}

@@ -88,6 +88,8 @@ class Refused:
     detail: str | None = None
     # Parked now because the last allowed attempt's lease ran out.
     parked_now: bool = False
+    # On `completed`: the claiming job's progress, the completed shard counted in it.
+    job: JobProgress | None = None
     lost: ExpiredLease | None = None
     newly_expired: bool = False
     attempts: int | None = None
@@ -215,7 +217,7 @@ class LeaseStore:
         if kind == "held":
             return Refused("held", lease_until_ms=int(reply[1]))
         if kind == "completed":
-            return Refused("completed")
+            return Refused("completed", job=_job(reply[1], reply[2], reply[3]))
         if kind == "failed":
             return Refused("failed", detail=reply[1] or None)
         if kind == "parked":
