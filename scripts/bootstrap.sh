@@ -99,10 +99,8 @@ if [ ! -f "$questdb_jar" ]; then
 fi
 ln -sf "$questdb_jar" "$tools/questdb/questdb.jar"
 
-# --- extra tool environments owned by their own scripts --------------------------------------
-for extra in "$root"/scripts/bootstrap.d/*.sh; do
-  [ -e "$extra" ] || continue
-  bash "$extra" "$root" || die "$(basename "$extra") failed"
-done
+# --- checkov in a virtualenv of its own (its pins clash with Pulumi's) -----------------------
+run_logged checkov-venv bash "$root/scripts/checkov-venv.sh" \
+  || die "could not install checkov's virtualenv: is PyPI reachable?"
 
 say "ready: $("$tools/bin/redis-server" --version | cut -d' ' -f3), toxiproxy $TOXIPROXY_VERSION, minio $MINIO_VERSION, questdb $QUESTDB_VERSION"

@@ -11,7 +11,10 @@ want="$(sha256sum "$lock" | cut -d' ' -f1)"
 if [[ -x "$venv/bin/checkov" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi
+# bootstrap.sh installs the pinned uv here (it is not expected on PATH).
+uv="$root/.tools/bin/uv"
+[[ -x "$uv" ]] || { echo "checkov-venv: $uv missing: run scripts/bootstrap.sh" >&2; exit 1; }
 mkdir -p "$root/.tools"
-uv venv --quiet --allow-existing --python 3.11 "$venv"
-uv pip install --quiet --python "$venv/bin/python" -r "$lock"
+"$uv" venv --quiet --allow-existing --python 3.11 "$venv"
+"$uv" pip install --quiet --python "$venv/bin/python" -r "$lock"
 echo "$want" > "$stamp"
