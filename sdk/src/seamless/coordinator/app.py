@@ -118,10 +118,14 @@ def _conflict(
     job: JobProgress | None = None,
 ) -> Response:
     body = ConflictResponse(reason=reason, lease_until_ms=lease_until_ms, detail=detail)
+    # The job fields appear only when set: QMTL's client reads `completion_ratio` with a
+    # default, which a null would override.
+    exclude = {"completion_ratio", "job_id"}
     if job is not None and job.job_id:
         body.completion_ratio = job.ratio(0.0)
         body.job_id = job.job_id
-    return _json(body, 409)
+        exclude = set()
+    return Response(body.model_dump_json(exclude=exclude), 409, media_type=_JSON)
 
 
 def _field_of(loc: tuple[Any, ...], error_type: str = "") -> str:
