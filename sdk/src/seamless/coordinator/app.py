@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -175,6 +176,14 @@ class Service:
             # client never retries on its own; the caller sees 503 and decides.
             retry=Retry(NoBackoff(), 0),
             max_connections=1024,
+            # redis-py 8 turns "maintenance notifications" on ("auto") for RESP3, and while
+            # they are on the pool skips its check for connections the server closed: after a
+            # Redis restart every pooled connection was handed out dead (503 until each had
+            # failed once). Off, a closed connection is replaced when it is taken from the
+            # pool, so the first request after a restart succeeds; keepalive finds peers
+            # that vanished without closing.
+            maint_notifications_config=MaintNotificationsConfig(enabled=False),
+            socket_keepalive=True,
         )
         self._store = LeaseStore(
             self.redis,
