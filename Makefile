@@ -3,7 +3,7 @@
 VENV := .venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap lab test lint format typecheck pytest lock
+.PHONY: bootstrap lab test test-noisy lint format typecheck pytest lock
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -12,6 +12,10 @@ lab: bootstrap
 	$(VENV)/python -m lab
 
 test: bootstrap lint typecheck pytest
+
+# The whole suite with a noisy neighbour: stress-ng keeps every core busy beside it.
+test-noisy: bootstrap
+	bash scripts/noisy.sh $(MAKE) lint typecheck pytest
 
 lint:
 	$(VENV)/ruff check .

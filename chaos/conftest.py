@@ -9,6 +9,7 @@ to ``reports/chaos/`` (Markdown + JSON). A failed invariant fails the test.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -72,6 +73,8 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[ScenarioRun]:
         fault=str(marker.kwargs.get("fault", "")),
         expected=str(marker.kwargs.get("expected", "")),
         test_id=request.node.nodeid,
+        load_1m=os.getloadavg()[0],
+        cpus=os.cpu_count() or 1,
     )
     request.node.stash[_RECORD] = record
     request.config.stash[_REPORT].scenarios.append(record)

@@ -49,6 +49,9 @@ class ScenarioRecord:
     invariants: list[InvariantResult] = field(default_factory=list)
     duration_s: float = 0.0
     setup_s: float = 0.0
+    # The machine's 1-minute load average as the scenario started, over its CPU count.
+    load_1m: float = 0.0
+    cpus: int = 0
     outcome: Outcome = "passed"
     error: str | None = None
     test_id: str = ""
@@ -142,15 +145,15 @@ def render_markdown(report: ChaosReport) -> str:
         f"- result: **{'PASS' if report.ok else 'FAIL'}** — {passed}/{len(scenarios)} "
         f"scenarios passed, {report.total_duration_s:.1f} s in scenarios (setup included)",
         "",
-        "| # | scenario | fault injected | outcome | invariants | duration (s) |",
-        "|---|---|---|---|---|---|",
+        "| # | scenario | fault injected | outcome | invariants | duration (s) | load (1 m) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in scenarios:
         held = sum(1 for c in s.invariants if c.ok)
         mark = "pass" if s.ok else f"**{s.outcome if s.outcome != 'passed' else 'failed'}**"
         lines.append(
             f"| {s.number} | {_cell(s.title)} | {_cell(s.fault)} | {mark} | "
-            f"{held}/{len(s.invariants)} | {s.duration_s:.2f} |"
+            f"{held}/{len(s.invariants)} | {s.duration_s:.2f} | {s.load_1m:.1f}/{s.cpus} |"
         )
     for s in scenarios:
         lines += [

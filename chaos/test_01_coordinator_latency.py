@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 from seamless.errors import SeamlessSLAExceeded
-from seamless.fetcher import synthetic_bars
+from seamless.fetcher import SyntheticFetcher, synthetic_bars
 from seamless.sla import OnViolation
 
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology
-from chaos.workload import INTERVAL, make_worker, scaled_preset, shard_span, standard_invariants
+from chaos.workload import (
+    INTERVAL,
+    GatedFetcher,
+    make_worker,
+    scaled_preset,
+    shard_span,
+    standard_invariants,
+)
 from lab.servers import QuestDBServer
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(90)]
@@ -37,10 +44,15 @@ async def test_coordinator_latency_breaks_backfill_budget(
         store=store,
         sla=scaled_preset("baseline", max_wait_backfill_ms=BUDGET_MS),
     )
+    # The tolerant worker's fetch is held until it has answered, so the shard it claimed
+    # before the deadline cannot be stored before its partial answer is read, however slow
+    # the machine (the answer is "what is stored at the deadline").
+    held_fetch = GatedFetcher(SyntheticFetcher(seed=7))
     tolerant = make_worker(
         topology,
         "tolerant",
         store=store,
+        fetcher=held_fetch,
         sla=scaled_preset("tolerant-partial", max_wait_backfill_ms=BUDGET_MS),
     )
     start, end = shard_span(2)
@@ -58,6 +70,7 @@ async def test_coordinator_latency_breaks_backfill_budget(
     ):
         breached = await strict.fetch(start, end, "s01-baseline")
         downgraded = await tolerant.fetch(start, end, "s01-tolerant")
+        held_fetch.gate.set()
         # The shards claimed before the deadline finish in the background: wait for them.
         for worker in (strict, tolerant):
             await wait_for(

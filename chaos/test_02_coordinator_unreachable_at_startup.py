@@ -30,6 +30,13 @@ BACKOFF_S = 0.2
 TIMEOUT_S = 0.4
 
 
+def _slack(ideal_s: float) -> float:
+    """An upper bound that still catches a wrong timeout or backoff (the attempt count is
+    checked exactly) but holds on a machine whose CPUs are oversubscribed 2x: the scheduled
+    waits stretch by up to that factor, plus a second for process noise."""
+    return 3 * ideal_s + 1.0
+
+
 def _settings(profile: str, url: str, token: str) -> SeamlessConfig:
     return SeamlessConfig(
         profile=profile,  # type: ignore[arg-type]
@@ -93,8 +100,8 @@ async def test_unreachable_coordinator_at_startup(
     low = (ATTEMPTS - 1) * BACKOFF_S
     scenario.expect(
         "prod refused: elapsed = the backoffs between attempts",
-        low <= refused_s < low + 1.5,
-        f"{refused_s:.3f} s (expected {low:.1f} s to {low + 1.5:.1f} s)",
+        low <= refused_s < _slack(low),
+        f"{refused_s:.3f} s (expected {low:.1f} s to {_slack(low):.1f} s)",
     )
 
     # Black-holed: each probe runs into its own timeout.
@@ -109,8 +116,8 @@ async def test_unreachable_coordinator_at_startup(
         "prod black-holed: fails after attempts x timeout + backoffs",
         isinstance(holed, CoordinatorStartupError)
         and holed_attempts == list(range(1, ATTEMPTS + 1))
-        and low <= holed_s < low + 2.0,
-        f"{holed_s:.3f} s (expected >= {low:.1f} s), attempts {holed_attempts}",
+        and low <= holed_s < _slack(low),
+        f"{holed_s:.3f} s (expected {low:.1f} s to {_slack(low):.1f} s), attempts {holed_attempts}",
     )
 
     # Dev: a warning, then the in-memory coordinator, which does the job.

@@ -22,6 +22,7 @@ from seamless.logging import configure_logging
 from lab.coordinator_process import CoordinatorServer
 from lab.dataplane import DataPlane
 from lab.demo_backfill import run_demo
+from lab.machine_load import LoadSampler
 from lab.report import LabRun, Verdict, write_report
 from lab.servers import REPO_ROOT, ServerStartError
 
@@ -89,7 +90,7 @@ def run_lab(
         BarColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console) as progress:
+    with Progress(*columns, console=console) as progress, LoadSampler() as load:
         plane = DataPlane()
         try:
             _step(progress, "start redis, questdb, minio, toxiproxy", None, plane.__enter__)
@@ -120,6 +121,7 @@ def run_lab(
             _step(progress, "stop the data plane", None, lambda: plane.__exit__(None, None, None))
         if with_chaos:
             _chaos(progress, lab, report_dir)
+    lab.machine = load.summary
     path = write_report(lab, report_dir)
     _print_summary(console, lab, path)
     return lab.ok

@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # files only; never a display
 import matplotlib.pyplot as plt
 
 from lab.demo_backfill import DemoResult
+from lab.machine_load import LoadSummary
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIRECTORY = REPO_ROOT / "reports" / "lab"
@@ -61,6 +62,7 @@ class LabRun:
     load_output_tail: str = ""
     chaos: dict[str, Any] | None = None  # chaos-report.json
     chaos_markdown: str = ""
+    machine: LoadSummary | None = None  # the load average while the lab ran
 
     @property
     def ok(self) -> bool:
@@ -211,6 +213,8 @@ def write_report(run: LabRun, directory: Path = DEFAULT_DIRECTORY) -> Path:
     lines += [
         f"| {v.step} | {'PASS' if v.ok else '**FAIL**'} | {_cell(v.detail)} |" for v in run.verdicts
     ]
+    if run.machine is not None:
+        lines += ["", f"Machine: {run.machine.describe()}."]
     lines += ["", "## Data plane", "", "| server | endpoint |", "|---|---|"]
     for name, endpoints in run.endpoints.items():
         shown = "<br>".join(f"{k}: `{v}`" for k, v in endpoints.items())

@@ -27,6 +27,12 @@ run_logged() {
   fi
 }
 
+# `apt-get update` once per bootstrap, and only when something is to be installed.
+apt_updated=""
+apt_update() {
+  [ -n "$apt_updated" ] || { run_logged apt-get-update apt-get update; apt_updated=1; }
+}
+
 # --- prerequisites: one line each, naming what is missing and how to get it ----------------
 have python3.11 || have python3 || die "Python 3.11 not found: install it (e.g. apt-get install -y python3.11 python3.11-venv)"
 python_bin="$(command -v python3.11 || command -v python3)"
@@ -65,12 +71,20 @@ if ! redis_ok; then
   [ "$(id -u)" = 0 ] || die "redis-server >= $REDIS_MIN_MAJOR not found and not root: run 'sudo apt-get update && sudo apt-get install -y redis-server'"
   say "installing redis-server from Debian"
   # RUNLEVEL=1 keeps the package from starting a system-wide server: tests start their own.
-  run_logged apt-get-update apt-get update
+  apt_update
   run_logged apt-get-redis env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
     apt-get install -y --no-install-recommends redis-server
   redis_ok || die "redis-server >= $REDIS_MIN_MAJOR still missing after apt-get install"
 fi
 ln -sf "$(command -v redis-server)" "$tools/bin/redis-server"
+
+# --- stress-ng from Debian (the noisy neighbour of `make test-noisy`) -------------------------
+if ! have stress-ng; then
+  [ "$(id -u)" = 0 ] || die "stress-ng not found and not root: run 'sudo apt-get install -y stress-ng'"
+  say "installing stress-ng from Debian"
+  apt_update
+  run_logged apt-get-stress-ng env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends stress-ng
+fi
 
 # --- Go-built servers -----------------------------------------------------------------------
 go_install() {  # name version module binary-name-go-gives-it
