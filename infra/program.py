@@ -24,8 +24,7 @@ from infra.catalog import (
 )
 from infra.components.identity import Credentials, ObjectStoreIdentities
 from infra.observability import build_assets
-from infra.platforms.docker import DockerPlatform
-from infra.platforms.kubernetes import KubernetesPlatform
+from infra.platforms import Platform, platform_factory
 from infra.profile import ProfileError
 from infra.stack_config import StackConfig
 
@@ -83,8 +82,8 @@ def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict
 class SeamlessBundle(pulumi.ComponentResource):
     catalog: Catalog
     credentials: Credentials
-    platform: DockerPlatform | KubernetesPlatform
-    object_store: ObjectStoreIdentities
+    platform: Platform
+    object_store: ObjectStoreIdentities | None
     sdk_config: pulumi.Output[dict[str, Any]]
     endpoints: dict[str, str]
     declared: list[pulumi.Resource]
@@ -105,24 +104,20 @@ class SeamlessBundle(pulumi.ComponentResource):
         check_wiring(self.catalog)
         assets = build_assets(self.catalog)
         self.credentials = Credentials(f"{name}-credentials", self.catalog, opts=child)
-        platform_cls = DockerPlatform if config.platform == "docker" else KubernetesPlatform
-        self.platform = platform_cls(
+        self.platform = platform_factory(config.platform)(
             f"{name}-{config.platform}", self.catalog, self.credentials, assets, opts=child
         )
-        minio_workload: list[pulumi.Resource] = []
-        if MINIO in self.catalog:
-            deployed = self.platform.services[MINIO]
-            if isinstance(deployed, pulumi.ComponentResource) and hasattr(deployed, "workload"):
-                minio_workload = [deployed.workload]
-            else:
-                minio_workload = list(getattr(deployed, "containers", []))
-        self.object_store = ObjectStoreIdentities(
-            f"{name}-objectstore",
-            self.catalog,
-            self.credentials,
-            depends_on=minio_workload,
-            opts=child,
-        )
+        # A MinIO provisioned by its in-cluster Job (a catalog job) needs nothing here.
+        store = config.object_store
+        self.object_store = None
+        if store.mode == "aws" or store.provisioner == "provider":
+            self.object_store = ObjectStoreIdentities(
+                f"{name}-objectstore",
+                self.catalog,
+                self.credentials,
+                depends_on=self.platform.workloads(MINIO) if MINIO in self.catalog else [],
+                opts=child,
+            )
         self.sdk_config = sdk_config(self.catalog, self.credentials)
         self.endpoints = service_endpoints(self.catalog)
         self.register_outputs({"endpoints": self.endpoints})
