@@ -366,6 +366,10 @@ class KubernetesPlatform(pulumi.ComponentResource):
                 "labels": {
                     "pod-security.kubernetes.io/enforce": "restricted",
                     "pod-security.kubernetes.io/enforce-version": "latest",
+                    # warn too, so a workload whose template breaks `restricted` is named
+                    # when it is applied, not only when its pods are refused
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/warn-version": "latest",
                     "app.kubernetes.io/part-of": "seamless-stack",
                 },
             },
