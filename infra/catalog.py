@@ -140,8 +140,13 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The stack's services, with where each dependency lives (`endpoints`) and the SDK's
+    `seamless` section filled from them (`sdk_section`), both resolved once here."""
+
     config: StackConfig
     services: tuple[ServiceSpec, ...]
+    endpoints: Endpoints
+    sdk_section: Mapping[str, object]
 
     def __iter__(self) -> Iterator[ServiceSpec]:
         return iter(self.services)
@@ -532,20 +537,29 @@ def build_catalog(config: StackConfig) -> Catalog:
     if config.object_store.mode == "minio":
         services.append(_minio(config, hp))
 
+    names = {s.name for s in services}
+    section = dict(config.seamless)
+    section.setdefault("artifact_endpoint", ep.artifact_endpoint)
+    section.setdefault("artifact_bucket", ep.bucket)
+    if COORDINATOR in names:
+        section.setdefault("coordinator_url", f"http://{COORDINATOR}:{COORDINATOR_HTTP}")
     catalog = Catalog(
-        config=config, services=tuple(_with_external_ports(config, s) for s in services)
+        config=config,
+        services=tuple(_with_external_ports(config, ep, s) for s in services),
+        endpoints=ep,
+        sdk_section=section,
     )
     _check_edges(catalog)
     return catalog
 
 
-def _with_external_ports(config: StackConfig, svc: ServiceSpec) -> ServiceSpec:
+def _with_external_ports(config: StackConfig, ep: Endpoints, svc: ServiceSpec) -> ServiceSpec:
     """Ports on managed dependencies this service dials (its egress beyond the stack)."""
     ports = set(svc.external_ports)
     if svc.grants.redis is not None and config.redis is not None:
-        ports.add(int(config.redis.url.rpartition(":")[2] or REDIS_PORT))
+        ports.add(ep.redis_port)
     if svc.grants.kafka is not None and config.kafka is not None:
-        ports.update(int(b.rpartition(":")[2] or KAFKA_PORT) for b in config.kafka.brokers)
+        ports.update(int(b.rpartition(":")[2] or KAFKA_PORT) for b in ep.kafka_brokers)
     return dataclasses.replace(svc, external_ports=tuple(sorted(ports)))
 
 

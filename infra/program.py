@@ -14,13 +14,11 @@ import pulumi
 
 from infra.catalog import (
     COORDINATOR,
-    COORDINATOR_HTTP,
     MINIO,
     QUESTDB,
     REDIS,
     Catalog,
     build_catalog,
-    endpoints,
 )
 from infra.components.identity import Credentials, ObjectStoreIdentities
 from infra.observability import build_assets
@@ -33,7 +31,7 @@ def check_wiring(catalog: Catalog) -> None:
     """The SDK section's endpoints must name what this stack runs (or its managed
     override); otherwise clients would be handed a DSN nothing answers."""
     config = catalog.config
-    ep = endpoints(config)
+    ep = catalog.endpoints
     section = config.seamless
 
     def host_of(key: str) -> str | None:
@@ -63,12 +61,7 @@ def check_wiring(catalog: Catalog) -> None:
 
 def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict[str, Any]]:
     """The `seamless` section a client (the SDK) needs, with its own credentials (secret)."""
-    section = dict(catalog.config.seamless)
-    ep = endpoints(catalog.config)
-    section.setdefault("artifact_endpoint", ep.artifact_endpoint)
-    section.setdefault("artifact_bucket", ep.bucket)
-    if COORDINATOR in catalog:
-        section.setdefault("coordinator_url", f"http://{COORDINATOR}:{COORDINATOR_HTTP}")
+    section = dict(catalog.sdk_section)
     secret_parts = {
         "artifact_access_key": credentials.values["objectstore.seamless-sdk.access_key"],
         "artifact_secret_key": credentials.values["objectstore.seamless-sdk.secret_key"],
@@ -138,7 +131,7 @@ def service_endpoints(catalog: Catalog) -> dict[str, str]:
         scheme = {REDIS: "redis", QUESTDB: "postgresql"}.get(svc.name, "http")
         port = svc.ports[0].port
         out[svc.name] = f"{scheme}://{svc.name}:{port}"
-    ep = endpoints(catalog.config)
+    ep = catalog.endpoints
     out.setdefault(REDIS, f"redis://{ep.redis_host}:{ep.redis_port}")
     out.setdefault(QUESTDB, ep.questdb_dsn)
     out["controlbus_brokers"] = ",".join(ep.kafka_brokers)
