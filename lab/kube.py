@@ -120,6 +120,9 @@ class KubeApiServer(LocalServer):
             "--profiling=false",
             "--enable-priority-and-fairness=false",
             "--endpoint-reconciler-type", "none",
+            # It taints every new node not-ready until the node-lifecycle controller (not
+            # run here: kwok's nodes have no kubelet to evict from) lifts the taint.
+            "--disable-admission-plugins", "TaintNodesByCondition",
         ]  # fmt: skip
 
     def ssl_context(self) -> ssl.SSLContext:
