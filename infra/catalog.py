@@ -8,9 +8,11 @@ the services it connects to, and the grants it holds on shared dependencies. The
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+from urllib.parse import urlsplit as _split
 
 import yaml
 
@@ -77,6 +79,21 @@ class ConfigFile:
 
 
 @dataclass(frozen=True)
+class JobSpec:
+    """A one-shot task a service needs once it is up (users, ACLs, buckets), run inside the
+    cluster next to the service it dials, with its own files and secrets."""
+
+    name: str
+    image: str
+    command: tuple[str, ...]
+    resources: Resources
+    run_as_user: int
+    config_files: tuple[ConfigFile, ...] = ()
+    secrets: tuple[SecretItem, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Grants:
     redis: RedisGrant | None = None
     object_store: ObjectStoreGrant | None = None
@@ -110,6 +127,9 @@ class ServiceSpec:
     build_context: str | None = None  # built from a Dockerfile instead of pulled
     metrics_port: int | None = None
     metrics_path: str = "/metrics"
+    pod_name_env: str | None = None  # an env var carrying the replica's own name
+    jobs: tuple[JobSpec, ...] = ()  # one-shot tasks run against this service once it is up
+    external_ports: tuple[int, ...] = ()  # ports of managed (out-of-stack) dependencies
 
     def port(self, name: str) -> int:
         for p in self.ports:
@@ -120,8 +140,13 @@ class ServiceSpec:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The stack's services, with where each dependency lives (`endpoints`) and the SDK's
+    `seamless` section filled from them (`sdk_section`), both resolved once here."""
+
     config: StackConfig
     services: tuple[ServiceSpec, ...]
+    endpoints: Endpoints
+    sdk_section: Mapping[str, object]
 
     def __iter__(self) -> Iterator[ServiceSpec]:
         return iter(self.services)
@@ -175,6 +200,9 @@ REAL_HTTP_ROUTES: frozenset[tuple[str, int, str]] = frozenset(
         (MINIO, MINIO_API, "/minio/health/ready"),
     }
 )
+
+CONTROLBUS_ACL_JOB = "controlbus-acl-bootstrap"
+MINIO_BOOTSTRAP_JOB = "minio-bootstrap"
 
 QMTL_CONFIG_PATH = "/etc/qmtl/config.yml"
 SECRETS_DIR = "/run/secrets/seamless"
@@ -509,9 +537,30 @@ def build_catalog(config: StackConfig) -> Catalog:
     if config.object_store.mode == "minio":
         services.append(_minio(config, hp))
 
-    catalog = Catalog(config=config, services=tuple(services))
+    names = {s.name for s in services}
+    section = dict(config.seamless)
+    section.setdefault("artifact_endpoint", ep.artifact_endpoint)
+    section.setdefault("artifact_bucket", ep.bucket)
+    if COORDINATOR in names:
+        section.setdefault("coordinator_url", f"http://{COORDINATOR}:{COORDINATOR_HTTP}")
+    catalog = Catalog(
+        config=config,
+        services=tuple(_with_external_ports(config, ep, s) for s in services),
+        endpoints=ep,
+        sdk_section=section,
+    )
     _check_edges(catalog)
     return catalog
+
+
+def _with_external_ports(config: StackConfig, ep: Endpoints, svc: ServiceSpec) -> ServiceSpec:
+    """Ports on managed dependencies this service dials (its egress beyond the stack)."""
+    ports = set(svc.external_ports)
+    if svc.grants.redis is not None and config.redis is not None:
+        ports.add(ep.redis_port)
+    if svc.grants.kafka is not None and config.kafka is not None:
+        ports.update(int(b.rpartition(":")[2] or KAFKA_PORT) for b in ep.kafka_brokers)
+    return dataclasses.replace(svc, external_ports=tuple(sorted(ports)))
 
 
 def _os_grant(identity: str) -> ObjectStoreGrant | None:
@@ -540,10 +589,17 @@ def _coordinator(
         edges.append(QUESTDB)
     if config.object_store.mode == "minio":
         edges.append(MINIO)
+    # The coordinator alone reads the ledger and the artifacts: managed ones are egress.
+    external: list[int] = []
+    if config.questdb is not None:
+        external.append(_split(config.questdb.dsn).port or QUESTDB_PG)
+    if config.object_store.mode == "aws":
+        external.append(443)
     return ServiceSpec(
         name=COORDINATOR,
         image=config.coordinator_image,
-        build_context="sdk",
+        build_context="sdk" if config.build_coordinator_image else None,
+        external_ports=tuple(external),
         ports=(
             Port("http", COORDINATOR_HTTP, hp(8090)),  # host 8090: gateway owns 8080
             Port("metrics", COORDINATOR_METRICS, hp(COORDINATOR_METRICS)),
@@ -638,6 +694,15 @@ def _controlbus(config: StackConfig, hp: Callable[[int], int | None]) -> Service
         sort_keys=True,
     )
     grants = isolation.kafka_grants(config.topic_prefix)
+    user_secrets = tuple(
+        SecretItem(
+            key=user,
+            render=(lambda u: lambda c: c[f"controlbus.{u}"])(user),
+            needs=(f"controlbus.{user}",),
+            file=f"/run/secrets/controlbus/{user}",
+        )
+        for user in ("controlbus-admin", *isolation.KAFKA_USERS)
+    )
     return ServiceSpec(
         name=CONTROLBUS,
         image=config.images[CONTROLBUS],
@@ -668,22 +733,26 @@ def _controlbus(config: StackConfig, hp: Callable[[int], int | None]) -> Service
             f"--advertise-rpc-addr={self_host}:{REDPANDA_RPC}",
             f"--seeds={seeds}",
         ),
-        config_files=(
-            ConfigFile("bootstrap.yaml", "/etc/redpanda/.bootstrap.yaml", bootstrap),
-            ConfigFile(
-                "acl-bootstrap.sh",
-                "/opt/seamless/acl-bootstrap.sh",
-                isolation.kafka_acl_script(grants, brokers=f"{CONTROLBUS}:{KAFKA_PORT}"),
+        config_files=(ConfigFile("bootstrap.yaml", "/etc/redpanda/.bootstrap.yaml", bootstrap),),
+        secrets=user_secrets,
+        pod_name_env="POD_NAME",
+        jobs=(
+            JobSpec(
+                name=CONTROLBUS_ACL_JOB,
+                image=config.images[CONTROLBUS],
+                command=("/bin/sh", "/opt/seamless/acl-bootstrap.sh"),
+                resources=_r("50m", "200m", 64, 128),
+                run_as_user=101,
+                config_files=(
+                    ConfigFile(
+                        "acl-bootstrap.sh",
+                        "/opt/seamless/acl-bootstrap.sh",
+                        isolation.kafka_acl_script(grants, brokers=f"{CONTROLBUS}:{KAFKA_PORT}"),
+                    ),
+                ),
+                secrets=user_secrets,
+                env={"HOME": "/tmp"},
             ),
-        ),
-        secrets=tuple(
-            SecretItem(
-                key=user,
-                render=(lambda u: lambda c: c[f"controlbus.{u}"])(user),
-                needs=(f"controlbus.{user}",),
-                file=f"/run/secrets/controlbus/{user}",
-            )
-            for user in ("controlbus-admin", *isolation.KAFKA_USERS)
         ),
         volumes=(Volume("data", "/var/lib/redpanda/data", 20 if config.profile == "prod" else 5),),
         replicas=nodes,
@@ -848,6 +917,56 @@ def _minio(config: StackConfig, hp: Callable[[int], int | None]) -> ServiceSpec:
         run_as_user=10001,  # any uid works with a writable /data (fsGroup)
         metrics_port=MINIO_API,
         metrics_path="/minio/v2/metrics/cluster",
+        jobs=(_minio_bootstrap(config),) if config.object_store.provisioner == "job" else (),
+    )
+
+
+def _minio_bootstrap(config: StackConfig) -> JobSpec:
+    """Creates the bucket, one user per identity and its own-prefix policy from inside the
+    cluster (so `pulumi up` needs to reach nothing but the Kubernetes API)."""
+    bucket = config.object_store.bucket
+    grants = isolation.OBJECT_STORE_GRANTS
+    secret_dir = "/run/secrets/objectstore"
+    policy_dir = "/opt/seamless/policies"
+    keys = {"root_user": "minio.root_user", "root_password": "minio.root_password"}
+    keys.update({g.identity: f"objectstore.{g.identity}.secret_key" for g in grants})
+    return JobSpec(
+        name=MINIO_BOOTSTRAP_JOB,
+        image=config.images["minio-client"],
+        command=("/bin/sh", "/opt/seamless/bootstrap.sh"),
+        resources=_r("50m", "200m", 64, 128),
+        run_as_user=10001,
+        config_files=(
+            ConfigFile(
+                "bootstrap.sh",
+                "/opt/seamless/bootstrap.sh",
+                isolation.object_store_bootstrap_script(
+                    bucket,
+                    grants,
+                    endpoint=f"{MINIO}:{MINIO_API}",
+                    secret_dir=secret_dir,
+                    policy_dir=policy_dir,
+                ),
+            ),
+            *(
+                ConfigFile(
+                    f"{g.identity}.json",
+                    f"{policy_dir}/{g.identity}.json",
+                    isolation.object_store_policy_json(bucket, g),
+                )
+                for g in grants
+            ),
+        ),
+        secrets=tuple(
+            SecretItem(
+                key=name,
+                render=(lambda k: lambda c: c[k])(key),
+                needs=(key,),
+                file=f"{secret_dir}/{name}",
+            )
+            for name, key in keys.items()
+        ),
+        env={"HOME": "/tmp", "MC_CONFIG_DIR": "/tmp/mc"},
     )
 
 

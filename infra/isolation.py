@@ -186,3 +186,39 @@ def kafka_acl_commands(grants: Iterable[KafkaGrant], *, brokers: str) -> list[st
 
 def kafka_acl_script(grants: Iterable[KafkaGrant], *, brokers: str) -> str:
     return "\n".join(["#!/bin/sh", "set -eu", *kafka_acl_commands(grants, brokers=brokers)]) + "\n"
+
+
+def object_store_bootstrap_script(
+    bucket: str,
+    grants: Iterable[ObjectStoreGrant],
+    *,
+    endpoint: str,
+    secret_dir: str,
+    policy_dir: str,
+) -> str:
+    """A MinIO client (`mc`) script that creates the private bucket and, per identity, its
+    user and own-prefix policy (the same documents `object_store_policy_json` renders).
+
+    Every step is idempotent, so the Job may retry. Credentials are read from files at run
+    time into an `MC_HOST_*` variable of the script's own process: none is in the script, on
+    a command line, or in the pod spec.
+    """
+    lines = [
+        "#!/bin/sh",
+        "set -eu",
+        f'root_user="$(cat {secret_dir}/root_user)"',
+        f'root_password="$(cat {secret_dir}/root_password)"',
+        f'export MC_HOST_bundle="http://${{root_user}}:${{root_password}}@{endpoint}"',
+        f"mc mb --ignore-existing bundle/{bucket}",
+        f"mc anonymous set none bundle/{bucket}",
+    ]
+    for grant in grants:
+        policy = f"{grant.identity}-own-prefix"
+        lines += [
+            f'mc admin user add bundle {grant.identity} "$(cat {secret_dir}/{grant.identity})"',
+            f"mc admin policy create bundle {policy} {policy_dir}/{grant.identity}.json",
+            # attaching twice is refused; the check after it is what must hold
+            f"mc admin policy attach bundle {policy} --user {grant.identity} || true",
+            f"mc admin user info bundle {grant.identity} | grep -q {policy}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -14,18 +14,15 @@ import pulumi
 
 from infra.catalog import (
     COORDINATOR,
-    COORDINATOR_HTTP,
     MINIO,
     QUESTDB,
     REDIS,
     Catalog,
     build_catalog,
-    endpoints,
 )
 from infra.components.identity import Credentials, ObjectStoreIdentities
 from infra.observability import build_assets
-from infra.platforms.docker import DockerPlatform
-from infra.platforms.kubernetes import KubernetesPlatform
+from infra.platforms import Platform, platform_factory
 from infra.profile import ProfileError
 from infra.stack_config import StackConfig
 
@@ -34,7 +31,7 @@ def check_wiring(catalog: Catalog) -> None:
     """The SDK section's endpoints must name what this stack runs (or its managed
     override); otherwise clients would be handed a DSN nothing answers."""
     config = catalog.config
-    ep = endpoints(config)
+    ep = catalog.endpoints
     section = config.seamless
 
     def host_of(key: str) -> str | None:
@@ -64,12 +61,7 @@ def check_wiring(catalog: Catalog) -> None:
 
 def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict[str, Any]]:
     """The `seamless` section a client (the SDK) needs, with its own credentials (secret)."""
-    section = dict(catalog.config.seamless)
-    ep = endpoints(catalog.config)
-    section.setdefault("artifact_endpoint", ep.artifact_endpoint)
-    section.setdefault("artifact_bucket", ep.bucket)
-    if COORDINATOR in catalog:
-        section.setdefault("coordinator_url", f"http://{COORDINATOR}:{COORDINATOR_HTTP}")
+    section = dict(catalog.sdk_section)
     secret_parts = {
         "artifact_access_key": credentials.values["objectstore.seamless-sdk.access_key"],
         "artifact_secret_key": credentials.values["objectstore.seamless-sdk.secret_key"],
@@ -83,8 +75,8 @@ def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict
 class SeamlessBundle(pulumi.ComponentResource):
     catalog: Catalog
     credentials: Credentials
-    platform: DockerPlatform | KubernetesPlatform
-    object_store: ObjectStoreIdentities
+    platform: Platform
+    object_store: ObjectStoreIdentities | None
     sdk_config: pulumi.Output[dict[str, Any]]
     endpoints: dict[str, str]
     declared: list[pulumi.Resource]
@@ -105,24 +97,20 @@ class SeamlessBundle(pulumi.ComponentResource):
         check_wiring(self.catalog)
         assets = build_assets(self.catalog)
         self.credentials = Credentials(f"{name}-credentials", self.catalog, opts=child)
-        platform_cls = DockerPlatform if config.platform == "docker" else KubernetesPlatform
-        self.platform = platform_cls(
+        self.platform = platform_factory(config.platform)(
             f"{name}-{config.platform}", self.catalog, self.credentials, assets, opts=child
         )
-        minio_workload: list[pulumi.Resource] = []
-        if MINIO in self.catalog:
-            deployed = self.platform.services[MINIO]
-            if isinstance(deployed, pulumi.ComponentResource) and hasattr(deployed, "workload"):
-                minio_workload = [deployed.workload]
-            else:
-                minio_workload = list(getattr(deployed, "containers", []))
-        self.object_store = ObjectStoreIdentities(
-            f"{name}-objectstore",
-            self.catalog,
-            self.credentials,
-            depends_on=minio_workload,
-            opts=child,
-        )
+        # A MinIO provisioned by its in-cluster Job (a catalog job) needs nothing here.
+        store = config.object_store
+        self.object_store = None
+        if store.mode == "aws" or store.provisioner == "provider":
+            self.object_store = ObjectStoreIdentities(
+                f"{name}-objectstore",
+                self.catalog,
+                self.credentials,
+                depends_on=self.platform.workloads(MINIO) if MINIO in self.catalog else [],
+                opts=child,
+            )
         self.sdk_config = sdk_config(self.catalog, self.credentials)
         self.endpoints = service_endpoints(self.catalog)
         self.register_outputs({"endpoints": self.endpoints})
@@ -143,7 +131,7 @@ def service_endpoints(catalog: Catalog) -> dict[str, str]:
         scheme = {REDIS: "redis", QUESTDB: "postgresql"}.get(svc.name, "http")
         port = svc.ports[0].port
         out[svc.name] = f"{scheme}://{svc.name}:{port}"
-    ep = endpoints(catalog.config)
+    ep = catalog.endpoints
     out.setdefault(REDIS, f"redis://{ep.redis_host}:{ep.redis_port}")
     out.setdefault(QUESTDB, ep.questdb_dsn)
     out["controlbus_brokers"] = ",".join(ep.kafka_brokers)

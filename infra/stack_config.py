@@ -8,6 +8,7 @@ Every user mistake raises `StackConfigError` naming the key and the valid form.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,6 +19,13 @@ PROJECT = "seamless-stack"
 Platform = Literal["docker", "kubernetes"]
 Profile = Literal["dev", "prod"]
 ObjectStoreMode = Literal["minio", "aws"]
+# How the bundle's MinIO gets its bucket, users and policies: a Job inside the cluster
+# (needs nothing but the kubernetes provider) or the minio provider from wherever
+# `pulumi up` runs (it must reach MinIO's API: the dev stack's published port).
+Provisioner = Literal["job", "provider"]
+# Where generated passwords come from: pulumi-random, or the stack's own `credentials`
+# secret (written once by `python -m infra.credentials --stack NAME`).
+CredentialSource = Literal["random", "stack"]
 
 # Images pinned by tag; prod refuses `latest` (see `_check_images`).
 DEFAULT_IMAGES: dict[str, str] = {
@@ -30,7 +38,9 @@ DEFAULT_IMAGES: dict[str, str] = {
     "neo4j": "neo4j:5.24.1-community",
     "questdb": "questdb/questdb:8.1.4",
     "minio": "minio/minio:RELEASE.2024-10-13T13-34-11Z",
+    "minio-client": "minio/mc:RELEASE.2024-10-08T09-37-26Z",  # the in-cluster bootstrap Job
 }
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 class StackConfigError(ValueError):
@@ -62,6 +72,7 @@ class ObjectStore:
     mode: ObjectStoreMode
     bucket: str
     region: str = "us-east-1"
+    provisioner: Provisioner = "provider"
 
 
 @dataclass(frozen=True)
@@ -74,8 +85,9 @@ class StackConfig:
     namespace: str
     seamless: Mapping[str, Any]  # the SDK's `seamless` section, validated by the SDK
     images: Mapping[str, str]
-    coordinator_image: str  # repository:tag the coordinator image is built and pushed as
+    coordinator_image: str  # repository:tag to build (and push) as, or repository@sha256:…
     push_coordinator_image: bool
+    build_coordinator_image: bool  # False: the image is given (a digest), nothing is built
     controlbus_nodes: int
     topic_prefix: str
     object_store: ObjectStore
@@ -86,6 +98,10 @@ class StackConfig:
     expose_host_ports: bool = False  # docker only: publish ports on the host
     storage_class: str | None = None
     grafana_namespace_label: str = "grafana_dashboard"
+    credential_source: CredentialSource = "random"
+    # The stack's `credentials` secret (credential key -> value), when credential_source is
+    # "stack"; held as plain text here and re-wrapped as Pulumi secrets where used.
+    stack_credentials: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -125,6 +141,10 @@ def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
 
 def _check_images(images: Mapping[str, str], profile: str) -> None:
     for service, ref in images.items():
+        if "@" in ref and not _DIGEST.search(ref):
+            raise StackConfigError(
+                f"{PROJECT}:images.{service} is {ref!r}; a digest must be @sha256:<64 hex>"
+            )
         tag = ref.rsplit("/", 1)[-1].partition(":")[2] if "@" not in ref else "digest"
         if not tag:
             raise StackConfigError(
@@ -149,6 +169,13 @@ def parse_stack_config(
     _check_images(images, profile)
     coordinator_image = str(raw.get("coordinatorImage", "seamless-coordinator:0.1.0"))
     _check_images({"coordinatorImage": coordinator_image}, profile)
+    by_digest = "@" in coordinator_image
+    build_image = bool(raw.get("buildCoordinatorImage", not by_digest))
+    if build_image and by_digest:
+        raise StackConfigError(
+            f"{PROJECT}:coordinatorImage is a digest, which cannot be built; give "
+            "repository:tag to build, or set buildCoordinatorImage to false"
+        )
 
     controlbus = _mapping(raw, "controlbus")
     nodes = int(controlbus.get("nodes", 3 if profile == "prod" else 1))
@@ -170,10 +197,21 @@ def parse_stack_config(
         kafka = ExternalKafka(brokers=tuple(str(b) for b in brokers))
 
     store = _mapping(raw, "objectStore")
+    provisioner = _choice(
+        store.get("provisioner", "job" if platform == "kubernetes" else "provider"),
+        "objectStore.provisioner",
+        ("job", "provider"),
+    )
+    if provisioner == "job" and platform != "kubernetes":
+        raise StackConfigError(
+            f"{PROJECT}:objectStore.provisioner is 'job', which only the kubernetes platform "
+            "runs; expected provider"
+        )
     object_store = ObjectStore(
         mode=_choice(store.get("mode", "minio"), "objectStore.mode", ("minio", "aws")),  # type: ignore[arg-type]
         bucket=str(store.get("bucket", seamless.get("artifact_bucket") or "qmtl-seamless")),
         region=str(store.get("region", "us-east-1")),
+        provisioner=provisioner,  # type: ignore[arg-type]
     )
 
     questdb: ExternalQuestDB | None = None
@@ -205,6 +243,30 @@ def parse_stack_config(
             ),
         )
 
+    credential_source = _choice(
+        raw.get("credentialSource", "random"), "credentialSource", ("random", "stack")
+    )
+    stack_credentials: dict[str, str] = {}
+    if credential_source == "stack":
+        text = secrets.get("credentials")
+        if not text:
+            raise StackConfigError(
+                f"{PROJECT}:credentials is required when credentialSource is 'stack'; "
+                f"run `python -m infra.credentials --stack {stack}` once to generate it"
+            )
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in parsed.items()
+        ):
+            raise StackConfigError(
+                f"{PROJECT}:credentials must be a JSON object of non-empty strings; "
+                f"run `python -m infra.credentials --stack {stack}` to rewrite it"
+            )
+        stack_credentials = parsed
+
     warnings: list[str] = []
     if not seamless.get("coordinator_url") and profile == "dev":
         warnings.append(
@@ -221,6 +283,7 @@ def parse_stack_config(
         images=images,
         coordinator_image=coordinator_image,
         push_coordinator_image=bool(raw.get("pushCoordinatorImage", platform == "kubernetes")),
+        build_coordinator_image=build_image,
         controlbus_nodes=nodes,
         topic_prefix=topic_prefix,
         object_store=object_store,
@@ -230,6 +293,8 @@ def parse_stack_config(
         minio_admin_endpoint=str(raw.get("minioAdminEndpoint", "localhost:9000")),
         expose_host_ports=bool(raw.get("exposeHostPorts", platform == "docker")),
         storage_class=(str(raw["storageClass"]) if raw.get("storageClass") else None),
+        credential_source=credential_source,  # type: ignore[arg-type]
+        stack_credentials=stack_credentials,
         warnings=tuple(warnings),
     )
 
@@ -241,6 +306,8 @@ CONFIG_KEYS = (
     "images",
     "coordinatorImage",
     "pushCoordinatorImage",
+    "buildCoordinatorImage",
+    "credentialSource",
     "controlbus",
     "objectStore",
     "questdb",
@@ -249,7 +316,7 @@ CONFIG_KEYS = (
     "exposeHostPorts",
     "storageClass",
 )
-SECRET_KEYS = ("questdbPassword", "redisAdminPassword")
+SECRET_KEYS = ("questdbPassword", "redisAdminPassword", "credentials")
 
 
 def load_stack_config() -> StackConfig:
@@ -279,4 +346,4 @@ def load_stack_config() -> StackConfig:
 
 
 _OBJECT_KEYS = frozenset({"seamless", "images", "controlbus", "objectStore", "questdb", "redis"})
-_BOOL_KEYS = frozenset({"pushCoordinatorImage", "exposeHostPorts"})
+_BOOL_KEYS = frozenset({"pushCoordinatorImage", "buildCoordinatorImage", "exposeHostPorts"})

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the lab need into the git-ignored .tools/ and .venv/:
-# the pinned Python environment, Redis (Debian), toxiproxy and MinIO (go install), and the
-# QuestDB server jar (Maven Central). Idempotent: each step leaves a stamp named after its
-# pinned version, so a second run with nothing changed takes seconds.
+# the pinned Python environment, Redis (Debian), toxiproxy and MinIO (go install), the
+# QuestDB server jar (Maven Central), and the real-engine tools (scripts/engine-tools.sh).
+# Idempotent: each step leaves a stamp named after its pinned version, so a second run with
+# nothing changed takes seconds.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -116,5 +117,11 @@ ln -sf "$questdb_jar" "$tools/questdb/questdb.jar"
 # --- checkov in a virtualenv of its own (its pins clash with Pulumi's) -----------------------
 run_logged checkov-venv bash "$root/scripts/checkov-venv.sh" \
   || die "could not install checkov's virtualenv: is PyPI reachable?"
+
+# --- real-engine tools: the Pulumi CLI, its Kubernetes provider, a Kubernetes control plane --
+# Built from the Go module proxy once per version into ~/.cache/seamless-stack/tools (about
+# an hour of two cores, cold) and linked into .tools/bin; warm, this takes under a second.
+bash "$root/scripts/engine-tools.sh" \
+  || die "the real-engine tools did not build (see the engine-tools line above)"
 
 say "ready: $("$tools/bin/redis-server" --version | cut -d' ' -f3), toxiproxy $TOXIPROXY_VERSION, minio $MINIO_VERSION, questdb $QUESTDB_VERSION"

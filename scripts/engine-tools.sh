@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the real-engine tools from the Go module proxy: the Pulumi CLI, its Kubernetes
-# provider, etcd, kube-apiserver, kube-controller-manager and kwok. Each binary is cached by
-# version outside the clone (SEAMLESS_TOOL_CACHE, default ~/.cache/seamless-stack/tools), so a
-# fresh clone on the same machine reuses it; .tools/bin only links to the cache.
+# provider, etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. Each
+# binary is cached by version outside the clone (SEAMLESS_TOOL_CACHE, default
+# ~/.cache/seamless-stack/tools), so a fresh clone on the same machine reuses it; .tools/bin
+# only links to the cache.
 # Cold, this is about an hour of two cores; warm, well under a second.
 # Usage: engine-tools.sh [TOOL ...]   (default: all of them)
 set -euo pipefail
@@ -17,8 +18,14 @@ mkdir -p "$cache" "$bin" "$logs"
 
 say() { printf 'engine-tools: %s\n' "$*"; }
 die() { printf 'engine-tools: %s\n' "$*" >&2; exit 1; }
-command -v go >/dev/null 2>&1 || die "Go not found: install a Go >= 1.26 toolchain (apt-get install -y golang-go is too old for the Pulumi CLI)"
+command -v go >/dev/null 2>&1 || die "Go not found: install a Go >= $GO_MIN_VERSION toolchain (apt-get install -y golang-go is too old for the Pulumi CLI)"
+go_version="$(go env GOVERSION)"; go_version="${go_version#go}"
+[ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$go_version" | sort -V | head -n1)" = "$GO_MIN_VERSION" ] \
+  || die "Go $GO_MIN_VERSION+ required (the Pulumi CLI's go.mod), found $go_version: install a newer Go toolchain"
 command -v python3 >/dev/null 2>&1 || die "python3 not found: apt-get install -y python3"
+command -v flock >/dev/null 2>&1 || die "flock not found: apt-get install -y util-linux"
+# lab/kube.py makes the API server's service-account key with it.
+command -v openssl >/dev/null 2>&1 || die "openssl not found: apt-get install -y openssl"
 
 # Copies a module out of the module cache into a writable build directory and prints its path.
 module_copy() {  # module version
@@ -104,6 +111,12 @@ build_kube_controller_manager() {
   rm -rf "$work"
 }
 
+build_kube_scheduler() {
+  local work; work="$(kubernetes_module)"
+  (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "$(kubernetes_ldflags)" -o "$1" ./cmd/kube-scheduler)
+  rm -rf "$work"
+}
+
 build_kwok() {
   local gobin; gobin="$(mktemp -d)"
   GOBIN="$gobin" CGO_ENABLED=0 go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
@@ -149,11 +162,12 @@ declare -A builders=(
   [etcd]="$ETCD_VERSION build_etcd"
   [kube-apiserver]="$KUBERNETES_VERSION build_kube_apiserver"
   [kube-controller-manager]="$KUBERNETES_VERSION build_kube_controller_manager"
+  [kube-scheduler]="$KUBERNETES_VERSION build_kube_scheduler"
   [kwok]="$KWOK_VERSION build_kwok"
   [pulumi]="$PULUMI_VERSION build_pulumi"
   [pulumi-resource-kubernetes]="$PULUMI_KUBERNETES_VERSION build_pulumi_kubernetes"
 )
-order=(etcd kwok kube-apiserver kube-controller-manager pulumi pulumi-resource-kubernetes)
+order=(etcd kwok kube-apiserver kube-controller-manager kube-scheduler pulumi pulumi-resource-kubernetes)
 [ "$#" -gt 0 ] && order=("$@")
 for name in "${order[@]}"; do
   [ -n "${builders[$name]:-}" ] || die "unknown tool '$name' (known: ${!builders[*]})"

@@ -1,10 +1,12 @@
 """Generated credentials and per-service object-store identities.
 
-`Credentials` makes every password the catalog's secret items need (pulumi-random, held as
-Pulumi secrets). `ObjectStoreIdentities` declares the bucket and one identity per service
-with a policy scoped to its own prefix: MinIO users/policies (pulumi-minio) for the
-in-bundle store, or an encrypted, versioned, private S3 bucket and IAM users (pulumi-aws)
-for the managed override.
+`Credentials` makes every password the catalog's secret items need: with pulumi-random, or
+(`credentialSource: stack`) from the stack's own `credentials` secret, which
+`python -m infra.credentials` generates once; either way they are Pulumi secrets.
+`ObjectStoreIdentities` declares the bucket and one identity per service with a policy
+scoped to its own prefix: MinIO users/policies (pulumi-minio, for stacks whose MinIO is not
+provisioned by its in-cluster Job), or an encrypted, versioned, private S3 bucket and IAM
+users (pulumi-aws) for the managed override.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pulumi_random as random
 
 from infra import isolation
 from infra.catalog import Catalog
+from infra.stack_config import PROJECT, StackConfig, StackConfigError
 
 # Credential keys that are not random passwords: object-store keys come from the store's
 # identities, a managed QuestDB's password from the stack's secret config.
@@ -38,6 +41,22 @@ def credential_keys(catalog: Catalog) -> list[str]:
     return sorted(keys)
 
 
+def generated_keys(catalog: Catalog) -> list[str]:
+    """The credentials the bundle generates (the rest are identity names, IAM-issued keys
+    or a managed service's password from the stack's secret config)."""
+    return [k for k in credential_keys(catalog) if _generated(k, catalog.config)]
+
+
+def _generated(key: str, config: StackConfig) -> bool:
+    if key.startswith("objectstore."):
+        return config.object_store.mode != "aws" and not key.endswith(_ACCESS_KEY_SUFFIX)
+    if key == "minio.root_user":
+        return False
+    if key == "questdb" and config.questdb is not None:
+        return False
+    return not (key == "redis.admin" and config.redis is not None)
+
+
 class Credentials(pulumi.ComponentResource):
     """Random passwords for every service identity; `values` maps key -> secret Output."""
 
@@ -56,6 +75,13 @@ class Credentials(pulumi.ComponentResource):
         self.aws_keys = {}
         self.aws_users = {}
         self.values = {}
+        if config.credential_source == "stack":
+            missing = [k for k in generated_keys(catalog) if k not in config.stack_credentials]
+            if missing:
+                raise StackConfigError(
+                    f"{PROJECT}:credentials lacks {', '.join(missing)}; run "
+                    f"`python -m infra.credentials --stack {config.stack}` to add them"
+                )
         for key in credential_keys(catalog):
             if key.startswith("objectstore.") and config.object_store.mode == "aws":
                 continue  # issued by IAM below
@@ -73,6 +99,9 @@ class Credentials(pulumi.ComponentResource):
                 continue
             if key == "redis.admin" and config.redis is not None:
                 self.values[key] = pulumi.Output.secret(config.redis.admin_password)
+                continue
+            if config.credential_source == "stack":
+                self.values[key] = pulumi.Output.secret(config.stack_credentials[key])
                 continue
             password = random.RandomPassword(
                 f"{name}-{key.replace('.', '-')}",

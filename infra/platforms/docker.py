@@ -219,6 +219,9 @@ class DockerPlatform(pulumi.ComponentResource):
         )
         self.register_outputs({"network": self.network.name, "services": sorted(self.services)})
 
+    def workloads(self, service: str) -> list[pulumi.Resource]:
+        return list(self.services[service].containers)
+
 
 def _dependency_order(catalog: Catalog) -> list[ServiceSpec]:
     done: dict[str, ServiceSpec] = {}

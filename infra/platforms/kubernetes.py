@@ -15,11 +15,10 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
 
-from infra.catalog import Catalog, ServiceSpec
+from infra.catalog import Catalog, JobSpec, ServiceSpec
 from infra.components.identity import Credentials
 from infra.observability import ObservabilityAssets
 
-ACL_JOB = "controlbus-acl-bootstrap"
 PROMETHEUS_NAMESPACE = "monitoring"  # where the cluster's Prometheus runs (operator default)
 
 
@@ -46,8 +45,10 @@ def container_manifest(
     svc: ServiceSpec, image: pulumi.Input[str], secret_name: str | None, configmap: str | None
 ) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(svc.env.items())]
-    if svc.name == "controlbus":
-        env.append({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
+    if svc.pod_name_env is not None:
+        env.append(
+            {"name": svc.pod_name_env, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+        )
     for item in svc.secrets:
         if item.env is not None:
             assert secret_name is not None
@@ -288,8 +289,7 @@ def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> dict[str, Any]:
     clients = list(catalog.clients_of(svc.name))
     if svc.replicas > 1 and svc.stateful:
         clients.append(svc.name)  # cluster peers (Redpanda RPC)
-    if svc.name == "controlbus":
-        clients.append(ACL_JOB)  # the one-shot job that creates SASL users and ACLs
+    clients.extend(job.name for job in svc.jobs)  # its one-shot bootstrap jobs
     for client in clients:
         ingress.append(
             {
@@ -310,19 +310,7 @@ def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> dict[str, Any]:
                 "ports": [{"port": svc.metrics_port, "protocol": "TCP"}],
             }
         )
-    egress: list[dict[str, Any]] = [
-        {
-            "to": [
-                {
-                    "namespaceSelector": {
-                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                    },
-                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                }
-            ],
-            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-        }
-    ]
+    egress: list[dict[str, Any]] = [dns_egress()]
     dials = list(svc.connects_to)
     if svc.replicas > 1 and svc.stateful:
         dials.append(svc.name)
@@ -334,7 +322,7 @@ def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> dict[str, Any]:
                 "ports": [{"port": p.port, "protocol": "TCP"} for p in dep_svc.ports],
             }
         )
-    for port in external_egress_ports(svc, catalog):
+    for port in svc.external_ports:
         egress.append(
             {
                 "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
@@ -349,24 +337,6 @@ def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def external_egress_ports(svc: ServiceSpec, catalog: Catalog) -> list[int]:
-    """Ports on managed (out-of-cluster) dependencies this service must reach."""
-    from urllib.parse import urlsplit
-
-    config = catalog.config
-    ports: set[int] = set()
-    if svc.grants.redis is not None and config.redis is not None:
-        ports.add(int(config.redis.url.rpartition(":")[2] or 6379))
-    if svc.name == "seamless-coordinator":
-        if config.questdb is not None:
-            ports.add(urlsplit(config.questdb.dsn).port or 8812)
-        if config.object_store.mode == "aws":
-            ports.add(443)
-    if svc.grants.kafka is not None and config.kafka is not None:
-        ports.update(int(b.rpartition(":")[2] or 9092) for b in config.kafka.brokers)
-    return sorted(ports)
-
-
 class KubernetesPlatform(pulumi.ComponentResource):
     """Namespace + default-deny policy + one ServiceDeployment per catalog entry."""
 
@@ -374,8 +344,7 @@ class KubernetesPlatform(pulumi.ComponentResource):
     default_deny: k8s.networking.v1.NetworkPolicy
     coordinator_image: docker.Image | None
     services: dict[str, ServiceDeployment]
-    controlbus_acl_job: k8s.batch.v1.Job | None
-    controlbus_acl_netpol: k8s.networking.v1.NetworkPolicy | None
+    jobs: dict[str, ServiceJob]
     observability: dict[str, k8s.core.v1.ConfigMap]
 
     def __init__(
@@ -397,6 +366,10 @@ class KubernetesPlatform(pulumi.ComponentResource):
                 "labels": {
                     "pod-security.kubernetes.io/enforce": "restricted",
                     "pod-security.kubernetes.io/enforce-version": "latest",
+                    # warn too, so a workload whose template breaks `restricted` is named
+                    # when it is applied, not only when its pods are refused
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "pod-security.kubernetes.io/warn-version": "latest",
                     "app.kubernetes.io/part-of": "seamless-stack",
                 },
             },
@@ -439,10 +412,20 @@ class KubernetesPlatform(pulumi.ComponentResource):
             )
             for svc in catalog
         }
-        self.controlbus_acl_job = None
-        self.controlbus_acl_netpol = None
-        if "controlbus" in catalog:
-            self.controlbus_acl_job = self._acl_job(name, catalog, ns_name, in_ns)
+        self.jobs = {
+            job.name: ServiceJob(
+                f"{name}-{job.name}",
+                job,
+                svc,
+                ns_name,
+                credentials,
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.namespace, self.services[svc.name].workload]
+                ),
+            )
+            for svc in catalog
+            for job in svc.jobs
+        }
         self.observability = {
             "scrape": k8s.core.v1.ConfigMap(
                 f"{name}-prometheus-scrape",
@@ -473,46 +456,128 @@ class KubernetesPlatform(pulumi.ComponentResource):
         }
         self.register_outputs({"namespace": ns_name, "services": sorted(self.services)})
 
-    def _acl_job(
-        self, name: str, catalog: Catalog, ns_name: str, opts: pulumi.ResourceOptions
-    ) -> k8s.batch.v1.Job:
-        """Creates the ControlBus SASL users and their prefixed ACLs once the cluster is up."""
-        bus = catalog.get("controlbus")
-        deployed = self.services["controlbus"]
-        container = {
-            "name": "acl-bootstrap",
-            "image": bus.image,
-            "imagePullPolicy": "Always",
-            "command": ["/bin/sh", "/opt/seamless/acl-bootstrap.sh"],
-            "volumeMounts": [
+    def workloads(self, service: str) -> list[pulumi.Resource]:
+        return [self.services[service].workload]
+
+
+def dns_egress() -> dict[str, Any]:
+    return {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }
+
+
+def job_container(job: JobSpec, secret_name: str | None) -> dict[str, Any]:
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": c.path, "subPath": c.key, "readOnly": True}
+        for c in job.config_files
+    ]
+    mounts += [
+        {"name": "secrets", "mountPath": s.file, "subPath": s.key, "readOnly": True}
+        for s in job.secrets
+        if s.file is not None
+    ]
+    mounts.append({"name": "scratch", "mountPath": "/tmp"})
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(job.env.items())]
+    env += [
+        {"name": s.env, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": s.key}}}
+        for s in job.secrets
+        if s.env is not None
+    ]
+    return {
+        "name": job.name,
+        "image": job.image,
+        "imagePullPolicy": "Always",
+        "command": list(job.command),
+        "volumeMounts": mounts,
+        "env": env,
+        "resources": {
+            "requests": {
+                "cpu": job.resources.cpu_request,
+                "memory": f"{job.resources.memory_request_mi}Mi",
+            },
+            "limits": {
+                "cpu": job.resources.cpu_limit,
+                "memory": f"{job.resources.memory_limit_mi}Mi",
+            },
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": job.run_as_user,
+            "runAsGroup": job.run_as_user,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+class ServiceJob(pulumi.ComponentResource):
+    """A catalog service's one-shot job: its files, secrets, a NetworkPolicy letting it reach
+    only that service (and DNS), and the Job itself (the provider awaits its completion)."""
+
+    config_map: k8s.core.v1.ConfigMap | None
+    secret: k8s.core.v1.Secret | None
+    network_policy: k8s.networking.v1.NetworkPolicy
+    job: k8s.batch.v1.Job
+
+    def __init__(
+        self,
+        name: str,
+        job: JobSpec,
+        target: ServiceSpec,
+        namespace: str,
+        credentials: Credentials,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("seamless:kubernetes:ServiceJob", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        labels = {"app.kubernetes.io/name": job.name, "app.kubernetes.io/part-of": "seamless-stack"}
+
+        def meta(obj_name: str) -> dict[str, Any]:
+            return {"name": obj_name, "namespace": namespace, "labels": labels}
+
+        volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": "64Mi"}}]
+        self.config_map = None
+        if job.config_files:
+            self.config_map = k8s.core.v1.ConfigMap(
+                f"{name}-config",
+                metadata=meta(f"{job.name}-config"),
+                data={c.key: c.content for c in job.config_files},
+                opts=child,
+            )
+            volumes.append(
                 {
                     "name": "config",
-                    "mountPath": "/opt/seamless/acl-bootstrap.sh",
-                    "subPath": "acl-bootstrap.sh",
-                    "readOnly": True,
-                },
-                {"name": "secrets", "mountPath": "/run/secrets/controlbus", "readOnly": True},
-                {"name": "scratch", "mountPath": "/tmp"},
-            ],
-            "env": [{"name": "HOME", "value": "/tmp"}],
-            "resources": {
-                "requests": {"cpu": "50m", "memory": "64Mi"},
-                "limits": {"cpu": "200m", "memory": "128Mi"},
-            },
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": bus.run_as_user,
-                "allowPrivilegeEscalation": False,
-                "readOnlyRootFilesystem": True,
-                "capabilities": {"drop": ["ALL"]},
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-        }
-        self.controlbus_acl_netpol = k8s.networking.v1.NetworkPolicy(
-            f"{name}-controlbus-acls-netpol",
-            metadata={"name": f"{ACL_JOB}-allow", "namespace": ns_name},
+                    "configMap": {"name": f"{job.name}-config", "defaultMode": 0o555},
+                }
+            )
+        self.secret = None
+        secret_name = f"{job.name}-secrets" if job.secrets else None
+        if job.secrets:
+            self.secret = k8s.core.v1.Secret(
+                f"{name}-secret",
+                metadata=meta(f"{job.name}-secrets"),
+                type="Opaque",
+                string_data={s.key: credentials.render(s.needs, s.render) for s in job.secrets},
+                opts=child,
+            )
+            volumes.append(
+                {"name": "secrets", "secret": {"secretName": secret_name, "defaultMode": 0o440}}
+            )
+        self.network_policy = k8s.networking.v1.NetworkPolicy(
+            f"{name}-netpol",
+            metadata=meta(f"{job.name}-allow"),
             spec={
-                "podSelector": {"matchLabels": {"app.kubernetes.io/name": ACL_JOB}},
+                "podSelector": {"matchLabels": {"app.kubernetes.io/name": job.name}},
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [],
                 "egress": [
@@ -520,62 +585,39 @@ class KubernetesPlatform(pulumi.ComponentResource):
                         "to": [
                             {
                                 "podSelector": {
-                                    "matchLabels": {"app.kubernetes.io/name": "controlbus"}
+                                    "matchLabels": {"app.kubernetes.io/name": target.name}
                                 }
                             }
                         ],
-                        "ports": [{"port": p.port, "protocol": "TCP"} for p in bus.ports],
+                        "ports": [{"port": p.port, "protocol": "TCP"} for p in target.ports],
                     },
-                    {
-                        "to": [
-                            {
-                                "namespaceSelector": {
-                                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                                },
-                                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                            }
-                        ],
-                        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
-                    },
+                    dns_egress(),
                 ],
             },
-            opts=opts,
+            opts=child,
         )
-        return k8s.batch.v1.Job(
-            f"{name}-controlbus-acls",
-            metadata={"name": ACL_JOB, "namespace": ns_name},
+        depends = [r for r in (self.config_map, self.secret, self.network_policy) if r]
+        self.job = k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata=meta(job.name),
             spec={
                 "backoffLimit": 10,
                 "ttlSecondsAfterFinished": 3600,
                 "template": {
-                    "metadata": {"labels": {"app.kubernetes.io/name": ACL_JOB}},
+                    "metadata": {"labels": labels},
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
-                        "serviceAccountName": "controlbus",
+                        "serviceAccountName": target.name,
                         "securityContext": {
                             "runAsNonRoot": True,
                             "seccompProfile": {"type": "RuntimeDefault"},
                         },
-                        "containers": [container],
-                        "volumes": [
-                            {
-                                "name": "config",
-                                "configMap": {"name": "controlbus-config", "defaultMode": 0o555},
-                            },
-                            {
-                                "name": "secrets",
-                                "secret": {
-                                    "secretName": "controlbus-secrets",
-                                    "defaultMode": 0o440,
-                                },
-                            },
-                            {"name": "scratch", "emptyDir": {"sizeLimit": "64Mi"}},
-                        ],
+                        "containers": [job_container(job, secret_name)],
+                        "volumes": volumes,
                     },
                 },
             },
-            opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[deployed.workload])
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
+        self.register_outputs({"job": job.name})

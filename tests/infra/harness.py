@@ -1,4 +1,4 @@
-"""Runs the real Pulumi program (`infra/__main__.py`) against Pulumi's mock engine.
+"""Runs the real Pulumi program (`__main__.py` → `infra.main`) against Pulumi's mock engine.
 
 Mocks stand in for the engine only: every resource the program declares is recorded with
 its inputs (as the engine would receive them) so tests can inspect the full resource list.
@@ -18,6 +18,11 @@ import yaml
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import Stack
+
+from infra.catalog import build_catalog
+from infra.components.identity import generated_keys
+from infra.credentials import fill
+from infra.stack_config import StackConfigError, parse_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "seamless-stack"
@@ -96,13 +101,16 @@ def stack_file_config(stack: str) -> dict[str, Any]:
 def run_program(
     stack: str, config: dict[str, Any], secrets: dict[str, str] | None = None
 ) -> ProgramRun:
-    """Set mocks and config, then run infra/__main__.py inside a Stack (as the engine does).
+    """Set mocks and config, then run the entry point inside a Stack (as the engine does).
 
     Call it inside a `@pulumi.runtime.test` function and return an Output built on
     `run.bundle.settled()` so every registration is done before assertions run.
     """
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    secrets = dict(secrets or {})
+    if config.get("credentialSource") == "stack" and "credentials" not in secrets:
+        secrets["credentials"] = json.dumps(generated_credentials(stack, config, secrets))
     flat: dict[str, str] = {}
     for key, value in config.items():
         flat[f"{PROJECT}:{key}"] = value if isinstance(value, str) else json.dumps(value)
@@ -112,11 +120,23 @@ def run_program(
     namespace: dict[str, Any] = {}
 
     def program() -> None:
-        namespace.update(runpy.run_path(str(ROOT / "infra" / "__main__.py"), run_name="__main__"))
+        namespace.update(runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
 
     set_root_resource(None)  # type: ignore[arg-type]  # the previous run's Stack stays installed
     stack_resource = Stack(program)
     return ProgramRun(mocks=mocks, namespace=namespace, outputs=stack_resource.outputs)
+
+
+def generated_credentials(
+    stack: str, config: dict[str, Any], secrets: dict[str, str] | None = None
+) -> dict[str, str]:
+    """What `python -m infra.credentials --stack STACK` stores for this config."""
+    raw = {**config, "credentialSource": "random"}
+    try:
+        parsed = parse_stack_config(raw, stack=stack, secrets=secrets or {})
+    except StackConfigError:
+        return {}  # the program itself reports the mistake
+    return fill({}, generated_keys(build_catalog(parsed)))
 
 
 MANAGED_OVERRIDES: dict[str, Any] = {

@@ -68,7 +68,7 @@ def test_prod_manifests_validate_against_kubernetes_schemas() -> pulumi.Output[A
 
     def check(_: Any) -> None:
         manifests = k8s_manifests(run)
-        assert len(manifests) == 69
+        assert len(manifests) == 75
         kinds = {m["kind"] for m in manifests}
         assert {"Deployment", "StatefulSet", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
         for m in manifests:

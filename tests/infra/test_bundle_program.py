@@ -51,30 +51,56 @@ EXPECTED_DEV_TYPES = {
     "seamless:identity:Credentials": 1,
     "seamless:identity:ObjectStoreIdentities": 1,
 }
+# prod as shipped (the GitOps way): the kubernetes provider alone.
 EXPECTED_PROD_TYPES = {
-    "docker:index/image:Image": 1,
     "kubernetes:apps/v1:Deployment": 4,
     "kubernetes:apps/v1:StatefulSet": 6,
-    "kubernetes:batch/v1:Job": 1,
-    "kubernetes:core/v1:ConfigMap": 5,
+    "kubernetes:batch/v1:Job": 2,  # ControlBus ACLs, MinIO bucket/users/policies
+    "kubernetes:core/v1:ConfigMap": 7,
     "kubernetes:core/v1:Namespace": 1,
-    "kubernetes:core/v1:Secret": 10,
+    "kubernetes:core/v1:Secret": 12,
     "kubernetes:core/v1:Service": 16,
     "kubernetes:core/v1:ServiceAccount": 10,
-    "kubernetes:networking.k8s.io/v1:NetworkPolicy": 12,
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": 13,
     "kubernetes:policy/v1:PodDisruptionBudget": 4,
+    "seamless:bundle:SeamlessBundle": 1,
+    "seamless:identity:Credentials": 1,
+    "seamless:kubernetes:Platform": 1,
+    "seamless:kubernetes:ServiceDeployment": 10,
+    "seamless:kubernetes:ServiceJob": 2,
+}
+# prod with the provider-based paths: image built and pushed, random passwords, MinIO
+# identities through the minio provider.
+EXPECTED_PROD_PROVIDER_TYPES = {
+    **EXPECTED_PROD_TYPES,
+    "docker:index/image:Image": 1,
+    "kubernetes:batch/v1:Job": 1,
+    "kubernetes:core/v1:ConfigMap": 6,
+    "kubernetes:core/v1:Secret": 11,
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": 12,
     "minio:index/iamPolicy:IamPolicy": 4,
     "minio:index/iamUser:IamUser": 4,
     "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 4,
     "minio:index/s3Bucket:S3Bucket": 1,
     "pulumi:providers:minio": 1,
     "random:index/randomPassword:RandomPassword": 20,
-    "seamless:bundle:SeamlessBundle": 1,
-    "seamless:identity:Credentials": 1,
     "seamless:identity:ObjectStoreIdentities": 1,
-    "seamless:kubernetes:Platform": 1,
-    "seamless:kubernetes:ServiceDeployment": 10,
+    "seamless:kubernetes:ServiceJob": 1,
 }
+
+
+def prod_provider_config() -> dict[str, Any]:
+    config = stack_file_config("prod")
+    config.update(
+        {
+            "coordinatorImage": "ghcr.io/seamless-stack/seamless-coordinator:0.1.0",
+            "pushCoordinatorImage": True,
+            "credentialSource": "random",
+            "minioAdminEndpoint": "minio.seamless.svc.cluster.local:9000",
+            "objectStore": {**config["objectStore"], "provisioner": "provider"},
+        }
+    )
+    return config
 
 
 def _checked(run: ProgramRun, check: Any) -> pulumi.Output[Any]:
@@ -226,6 +252,39 @@ def test_prod_stack_declares_the_kubernetes_bundle() -> pulumi.Output[Any]:
 
 
 @pulumi.runtime.test
+def test_prod_declares_no_resource_beyond_the_kubernetes_provider() -> pulumi.Output[Any]:
+    run = run_program("prod", stack_file_config("prod"))
+
+    def check() -> None:
+        providers = {r.typ.split(":")[0] for r in run.mocks.resources} - {"seamless"}
+        assert providers == {"kubernetes"}
+        workloads = {**_by_name(run, DEPLOYMENT), **_by_name(run, STATEFULSET)}
+        image = workloads["seamless-coordinator"].inputs["spec"]["template"]["spec"]
+        assert "@sha256:" in image["containers"][0]["image"]
+        # the stack's own secret supplies every password, marked secret on the way
+        assert run.bundle.credentials.passwords == {}
+
+    return _checked(run, check)
+
+
+@pulumi.runtime.test
+def test_prod_provider_paths_build_the_image_and_use_the_minio_provider() -> pulumi.Output[Any]:
+    run = run_program("prod", prod_provider_config())
+
+    def check() -> None:
+        assert run.mocks.types() == EXPECTED_PROD_PROVIDER_TYPES
+        image = run.mocks.of_type("docker:index/image:Image")[0].inputs
+        assert image["build"]["context"] == "sdk" and image["skipPush"] is False
+        provider = run.mocks.of_type("pulumi:providers:minio")[0].inputs
+        assert provider["minioServer"] == "minio.seamless.svc.cluster.local:9000"
+        workloads = {**_by_name(run, DEPLOYMENT), **_by_name(run, STATEFULSET)}
+        spec = workloads["seamless-coordinator"].inputs["spec"]["template"]["spec"]
+        assert spec["containers"][0]["image"].endswith(f"@sha256:{'ab' * 32}")
+
+    return _checked(run, check)
+
+
+@pulumi.runtime.test
 def test_prod_probes_hit_only_real_routes() -> pulumi.Output[Any]:
     run = run_program("prod", stack_file_config("prod"))
 
@@ -322,7 +381,7 @@ def test_prod_network_policies_follow_the_dependency_edges() -> pulumi.Output[An
             "gateway", "dagmanager", "worldservice", "seamless-coordinator"
         }  # fmt: skip
         assert ingress_from("questdb") == {"seamless-coordinator"}
-        assert ingress_from("minio") == {"seamless-coordinator"}
+        assert ingress_from("minio") == {"seamless-coordinator", "minio-bootstrap"}
         assert ingress_from("neo4j") == {"dagmanager"}
         assert ingress_from("postgres") == {"gateway", "worldservice"}
         for svc in catalog:
@@ -343,14 +402,18 @@ def test_prod_isolation_grants_per_service() -> pulumi.Output[Any]:
         assert "nopass" in lines["default"] and "~" not in lines["default"]
         for line in acl.splitlines():
             assert "pw" not in line.split("#")[0] or line.startswith("user default")
-        policies = {
-            r.inputs["name"]: r.inputs["policy"]
-            for r in run.mocks.of_type("minio:index/iamPolicy:IamPolicy")
-        }
-        assert set(policies) == {f"{g.identity}-own-prefix" for g in isolation.OBJECT_STORE_GRANTS}
-        assert "qmtl-seamless/artifacts/*" in policies["seamless-coordinator-own-prefix"]
-        assert "artifacts/" not in policies["gateway-own-prefix"]
-        script = _by_name(run, "kubernetes:core/v1:ConfigMap")["controlbus-config"].inputs["data"]
+        configmaps = _by_name(run, "kubernetes:core/v1:ConfigMap")
+        bootstrap = configmaps["minio-bootstrap-config"].inputs["data"]
+        policies = {k.removesuffix(".json"): v for k, v in bootstrap.items() if k.endswith(".json")}
+        assert set(policies) == {g.identity for g in isolation.OBJECT_STORE_GRANTS}
+        assert "qmtl-seamless/artifacts/*" in policies["seamless-coordinator"]
+        assert "artifacts/" not in policies["gateway"]
+        for g in isolation.OBJECT_STORE_GRANTS:
+            assert (
+                f"policy attach bundle {g.identity}-own-prefix --user {g.identity}"
+                in (bootstrap["bootstrap.sh"])
+            )
+        script = configmaps["controlbus-acl-bootstrap-config"].inputs["data"]
         assert (
             "--topic qmtl.controlbus. --resource-pattern-type prefixed"
             in script["acl-bootstrap.sh"]
@@ -490,7 +553,8 @@ def test_prod_external_kafka_and_redis_drop_their_services() -> pulumi.Output[An
     def check() -> None:
         workloads = {**_by_name(run, DEPLOYMENT), **_by_name(run, STATEFULSET)}
         assert "controlbus" not in workloads and "redis" not in workloads
-        assert not run.mocks.of_type("kubernetes:batch/v1:Job")
+        jobs = {j.inputs["metadata"]["name"] for j in run.mocks.of_type("kubernetes:batch/v1:Job")}
+        assert jobs == {"minio-bootstrap"}  # no ControlBus, no ACL job
         doc = yaml.safe_load(
             _by_name(run, SECRET)["gateway-secrets"].inputs["stringData"]["config.yml"]
         )
