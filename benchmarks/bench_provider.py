@@ -10,7 +10,13 @@ store, then times, interleaved in one run:
   sdp-pg       - the same fetch with the store on its PostgreSQL-wire fallback;
   sdp+fp       - sdp plus the canonical sha256 fingerprint of the frame.
 (QuestDB 9.3.4's /exp refuses fmt=arrow with HTTP 400, so there is no Arrow row.)
-Target (issue 13): sdp <= 1.2x the fastest raw path.
+Writes of the same 100k-bar frame, each followed by the same wait for the WAL apply:
+  write-raw-rows  - the questdb client's row API (one Sender.row per bar, one flush);
+  write-raw-post  - one POST /write of an ILP body built beforehand (the wire's floor);
+  write-store     - QuestDBBarStore.write: ILP built column-wise from the frame, one POST.
+(The client's DataFrame API needs pandas, which the project does not ship.)
+Targets (issue 13): sdp <= 1.2x the fastest raw read; write-store <= 1.2x the fastest
+raw write.
   .venv/bin/python benchmarks/bench_provider.py [--bars 100000] [--runs 9]
 """
 
@@ -28,11 +34,13 @@ import httpx
 import polars as pl
 import psycopg
 from prometheus_client import CollectorRegistry
+from questdb import Sender, TimestampNanos
 from seamless.fetcher import synthetic_bars
 from seamless.logging import configure_logging
 from seamless.metrics import SeamlessMetrics
 from seamless.provider import SeamlessDataProvider, Strategy
 from seamless.storage import QuestDBBarStore
+from seamless.storage.questdb import ilp_lines
 
 from lab.servers import QuestDBServer
 
@@ -84,9 +92,8 @@ async def run(bars: int, runs: int) -> None:
         )
         pg_store = QuestDBBarStore(qdb.pg_dsn, qdb.ilp_http_conf, table_prefix="seamless_bench_")
         end = IV * (bars - 1)
-        t0 = time.perf_counter()
-        await store.write("bench", IV, synthetic_bars(0, end, node_id="bench", interval=IV))
-        print(f"stored {bars} bars in {time.perf_counter() - t0:.2f} s (ILP + WAL apply)")
+        frame = synthetic_bars(0, end, node_id="bench", interval=IV)
+        await write_benchmark(store, qdb, frame, runs)
 
         def provider_on(s: QuestDBBarStore) -> SeamlessDataProvider:
             metrics = SeamlessMetrics(CollectorRegistry())
@@ -143,6 +150,58 @@ async def run(bars: int, runs: int) -> None:
         f"sdp / raw-pg = {med['sdp'] / med['raw-pg']:.2f}; "
         f"sdp-pg / raw-pg = {med['sdp-pg'] / med['raw-pg']:.2f}; "
         f"with fingerprint {med['sdp+fp'] / med[fastest]:.2f}"
+    )
+
+
+async def write_benchmark(
+    store: QuestDBBarStore, qdb: QuestDBServer, frame: pl.DataFrame, runs: int
+) -> None:
+    await store.ensure_table()
+    columns = ("open", "high", "low", "close", "volume")
+
+    def raw_rows() -> None:
+        with Sender.from_conf(qdb.ilp_http_conf) as sender:
+            for ts, *values in frame.iter_rows():
+                sender.row(
+                    store.table,
+                    symbols={"node_id": "bench"},
+                    columns={"bar_interval": IV, **dict(zip(columns, values, strict=True))},
+                    at=TimestampNanos(int(ts) * 1_000_000_000),
+                )
+            sender.flush()
+
+    body = ilp_lines(store.table, "bench", IV, frame)
+    client = httpx.AsyncClient(base_url=qdb.http_url, timeout=60)
+
+    async def raw_post() -> None:
+        response = await client.post("/write", params={"precision": "n"}, content=body)
+        assert response.status_code == 204, response.text
+
+    jobs: dict[str, Any] = {
+        "write-raw-rows": lambda: asyncio.to_thread(raw_rows),
+        "write-raw-post": raw_post,
+        "write-store": lambda: store.write("bench", IV, frame),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in jobs}
+    for round_ in range(runs // 2 + 2):
+        for name, job in jobs.items():
+            t0 = time.perf_counter()
+            await job()
+            await store._wait_applied()
+            if round_ >= 2:  # the first rounds warm up the table and the WAL
+                timings[name].append((time.perf_counter() - t0) * 1000)
+    await client.aclose()
+    med = {name: statistics.median(v) for name, v in timings.items()}
+    fastest = min(("write-raw-rows", "write-raw-post"), key=med.__getitem__)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'write path':15} {'median ms':>10} {'min ms':>8} {'/ ' + fastest:>17}")
+    for name, values in timings.items():
+        print(f"{name:15} {med[name]:10.1f} {min(values):8.1f} {med[name] / med[fastest]:17.2f}")
+    ratio = med["write-store"] / med[fastest]
+    print(
+        f"write-store / {fastest} = {ratio:.2f} (target <= 1.2: "
+        f"{'ok' if ratio <= 1.2 else 'MISSED'}); write-store / write-raw-rows = "
+        f"{med['write-store'] / med['write-raw-rows']:.2f}"
     )
 
 
