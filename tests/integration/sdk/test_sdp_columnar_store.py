@@ -29,6 +29,7 @@ async def stores(
         questdb_server.ilp_http_conf,
         table_prefix=prefix,
         http_url=questdb_server.http_url,
+        columnar_min_bars=1,
     )
     pg = QuestDBBarStore(questdb_server.pg_dsn, questdb_server.ilp_http_conf, table_prefix=prefix)
     yield columnar, pg
@@ -67,6 +68,7 @@ async def test_an_unreachable_export_falls_back_to_the_pg_wire(
         table_prefix=f"seamless_c{secrets.token_hex(4)}_",
         http_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
         http_timeout_s=2.0,
+        columnar_min_bars=1,
     )
     try:
         bars = synthetic_bars(0, IV * 99, node_id="n", interval=IV)
@@ -87,6 +89,7 @@ async def test_a_read_body_is_bounded_and_node_ids_never_reach_sql_unchecked(
         questdb_server.ilp_http_conf,
         table_prefix=f"seamless_c{secrets.token_hex(4)}_",
         http_url=questdb_server.http_url,
+        columnar_min_bars=1,
         max_read_bytes=4096,
     )
     try:

@@ -64,6 +64,12 @@ class QuestDBBarStore:
     http_timeout_s: float = 30.0
     max_read_bytes: int = 1 << 30  # a read body larger than this is refused, not buffered
     columnar_retry_s: float = 30.0  # after an HTTP export failure, PG wire for this long
+    # Windows of fewer bars go over the PG wire: building a few thousand rows costs less
+    # than an export request, and QuestDB serves only a few exports at once.
+    columnar_min_bars: int = 2_000
+    # concurrent exports per store: QuestDB's http.export.connection.limit defaults to 2
+    # (more get HTTP 429); a read finding every slot busy takes the PG wire instead
+    columnar_concurrency: int = 2
     _http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
     _ilp_http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
     _queue: list[tuple[_Write, asyncio.Future[None]]] = field(
@@ -71,6 +77,7 @@ class QuestDBBarStore:
     )
     _committer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _columnar_retry_at: float = field(default=0.0, init=False, repr=False)
+    _exports: int = field(default=0, init=False, repr=False)
     _pool: asyncio.Queue[psycopg.AsyncConnection[Any]] = field(init=False, repr=False)
     _opened: int = field(default=0, init=False, repr=False)
     _ready: bool = field(default=False, init=False, repr=False)
@@ -180,8 +187,17 @@ class QuestDBBarStore:
 
     async def read(self, node_id: str, interval: int, start: int, end: int) -> pl.DataFrame:
         await self.ensure_table()
-        if self.columnar_active:
-            frame = await self._read_parquet(node_id, interval, start, end)
+        bars = (end - start) // interval + 1 if interval > 0 else 0
+        if (
+            self.columnar_active
+            and bars >= self.columnar_min_bars
+            and self._exports < self.columnar_concurrency
+        ):
+            self._exports += 1
+            try:
+                frame = await self._read_parquet(node_id, interval, start, end)
+            finally:
+                self._exports -= 1
             if frame is not None:
                 return frame
         return await self._read_pg(node_id, interval, start, end)
@@ -217,6 +233,8 @@ class QuestDBBarStore:
                             f"QuestDB read of {node_id!r} [{start}, {end}] exceeds "
                             f"max_read_bytes={self.max_read_bytes}; ask for a shorter window"
                         )
+            if response.status_code == 429:  # busy (other processes' exports): PG this once
+                return None
             if response.status_code != 200:
                 return self._columnar_failed(f"HTTP {response.status_code}: {body[:200]!r}")
             frame = pl.read_parquet(io.BytesIO(body))
