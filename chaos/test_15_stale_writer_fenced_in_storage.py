@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -80,7 +81,7 @@ async def test_stale_writer_is_fenced_in_storage(
             assert writer.stdout is not None
             line = await asyncio.to_thread(writer.stdout.readline)
             assert json.loads(line)["paused"] == writer.pid, line
-            await wait_for(lambda w=writer: _stopped(w.pid), timeout=10, what="writer stopped")
+            await wait_for(partial(_stopped, writer.pid), timeout=10, what="writer stopped")
 
         # B finds both shards held, waits the leases out, re-claims and completes them
         b = make_worker(topology, "s15-b", store=topology.store(prefix), backfill=chaos_backfill())
