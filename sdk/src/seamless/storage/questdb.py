@@ -6,9 +6,12 @@ from PostgreSQL-wire row tuples (docs/benchmarks.md). The PostgreSQL wire (psyco
 binary) stays as the fallback: without ``http_url``, and for a while after the HTTP export
 failed (a proxy in the way, an older QuestDB, HTTP auth we were not given).
 
-The table is a WAL table with ``DEDUP UPSERT KEYS(ts, node_id, bar_interval)``: writing the
-same bar twice (a retried shard, a stale worker that lost its lease, two processes racing)
-replaces the row instead of adding one. WAL tables apply commits asynchronously, so a write
+The table is a WAL table with ``DEDUP UPSERT KEYS(ts, node_id, bar_interval, lease_token)``:
+writing the same bar twice under one lease token (a retried shard, two processes racing
+untokened) replaces the row instead of adding one. Fencing reaches storage: every backfill
+write carries its lease token; a write whose span already holds a newer token is refused
+(`WriteFenced`), and reads serve the highest token's bar per ts, so a superseded holder's
+write that lands late anyway is never served. WAL tables apply commits asynchronously, so a write
 returns only once QuestDB has applied every transaction up to ours (``wal_tables()``): a
 lease is completed only when other workers can already read what it produced.
 
