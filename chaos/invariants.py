@@ -19,7 +19,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from seamless import coverage as cov
 from seamless.coordination import ClaimOutcome, Coordinator, Granted
@@ -278,16 +278,17 @@ def ranges_accounted(
     )
 
 
-def rows_unique(rows: Iterable[tuple[str, int, int]]) -> InvariantResult:
-    """`rows` as (node_id, interval, ts): no key twice."""
+def rows_unique(rows: Iterable[tuple[Any, ...]]) -> InvariantResult:
+    """`rows` as (node_id, interval, ts, lease_token): no key twice. (A bar may be stored
+    under two tokens when a superseded holder wrote it too; reads serve the newest.)"""
     counts = Counter(rows)
     duplicated = {k: n for k, n in counts.items() if n > 1}
     detail = (
-        f"{len(duplicated)} duplicated (node_id, ts), e.g. {next(iter(duplicated.items()))}"
+        f"{len(duplicated)} duplicated (node_id, ts, token), e.g. {next(iter(duplicated.items()))}"
         if duplicated
-        else f"{sum(counts.values())} stored row(s), all unique per (node_id, ts)"
+        else f"{sum(counts.values())} stored row(s), all unique per (node_id, ts, token)"
     )
-    return InvariantResult("stored rows unique per (node_id, ts)", not duplicated, detail)
+    return InvariantResult("stored rows unique per (node_id, ts, token)", not duplicated, detail)
 
 
 def no_stale_token_accepted(

@@ -32,7 +32,7 @@ DELAY_MS = 2_500
     f"claim of a {LEASE_MS} ms lease: A's renewals and its final `complete` arrive after the "
     "lease ran out",
     expected="B re-claims (higher token) and completes; A's late complete is refused as stale "
-    "(A counts the shard abandoned); the rows A and B both wrote are stored once",
+    "(A counts the shard abandoned); the bars are served once, B's token winning",
 )
 async def test_stale_worker_complete_is_refused(
     topology: ChaosTopology, questdb_server: QuestDBServer, scenario: ScenarioRun
@@ -105,11 +105,22 @@ async def test_stale_worker_complete_is_refused(
         and a.counter("backfill_abandoned_total") == 1,
         f"abandoned metric {a.counter('backfill_abandoned_total')}",
     )
-    rows = [r for r in topology.stored_rows(prefix) if r[0] == node]
+    # The store fences by token: A's write is refused if B's bars are stored first, and
+    # superseded on read if A's landed first; either way 30 bars are served once.
+    rows = [r for r in topology.stored_token_rows(prefix) if r[0] == node]
+    tokens = {r[3] for r in rows}
+    direct = topology.direct_store(prefix)
+    served = await direct.read(node, INTERVAL, start, end)
+    await direct.aclose()
     scenario.expect(
-        "both holders wrote the shard, stored once: 30 rows",
-        len(rows) == 30 and a.fetcher.calls()[(node, INTERVAL, start, end)] == 1,
-        f"{len(rows)} rows; A fetched {a.fetcher.calls()[(node, INTERVAL, start, end)]}x",
+        "the shard's 30 bars are stored at most once per holder and served once",
+        len({r[2] for r in rows}) == 30
+        and tokens <= {a_token, *b_tokens}
+        and (b_tokens or [None])[0] in tokens
+        and served.height == 30
+        and a.fetcher.calls()[(node, INTERVAL, start, end)] == 1,
+        f"{len(rows)} rows under tokens {sorted(t or 0 for t in tokens)}; served "
+        f"{served.height}; A fetched {a.fetcher.calls()[(node, INTERVAL, start, end)]}x",
     )
     final = await topology.inspect([key])
     scenario.expect(

@@ -176,6 +176,25 @@ class ChaosTopology:
             ).fetchall()
         return [(str(n), int(i), int(ts) // 1_000_000) for n, i, ts in rows]
 
+    def stored_token_rows(self, table_prefix: str) -> list[tuple[str, int, int, int | None]]:
+        """Every (node_id, interval, ts, lease_token) row, read directly. Since fencing
+        reached storage a bar may be stored once per holder that wrote it; reads serve the
+        highest token's."""
+        table = f"{table_prefix}bars"
+        with psycopg.connect(self.questdb.pg_dsn, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT count() FROM tables() WHERE table_name = %s", (table,)
+            ).fetchone()
+            if not exists or not exists[0]:
+                return []
+            rows = conn.execute(
+                f"SELECT node_id, bar_interval, cast(ts AS LONG), lease_token FROM {table}"
+            ).fetchall()
+        return [
+            (str(n), int(i), int(ts) // 1_000_000, None if t is None else int(t))
+            for n, i, ts, t in rows
+        ]
+
     def stored_coverage(self, table_prefix: str) -> dict[tuple[str, int], list[Range]]:
         by_series: dict[tuple[str, int], list[int]] = {}
         for node_id, interval, ts in self.stored_rows(table_prefix):

@@ -153,7 +153,7 @@ async def standard_invariants(
     """The five invariants of the issue, over everything the workers did."""
     requests = [r for w in workers for r in w.requests] + list(extra_requests or [])
     stored = topology.stored_coverage(table_prefix) if table_prefix else {}
-    rows = topology.stored_rows(table_prefix) if table_prefix else []
+    rows = topology.stored_token_rows(table_prefix) if table_prefix else []
     audit = topology.audit
     final = await topology.inspect(sorted(audit.keys()))
     sdk_completed = sum(w.counter("backfill_shards_total", outcome="completed") for w in workers)

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 import psycopg
 from prometheus_client import CollectorRegistry
 from seamless.backfill import BackfillConfig
-from seamless.coordinator_client import CoordinatorClient
+from seamless.config import load_section
+from seamless.factory import ProviderSettings, create_provider
 from seamless.fetcher import MemoryCallLog, SyntheticFetcher
 from seamless.metrics import SeamlessMetrics
 from seamless.provider import SeamlessDataProvider, Strategy
-from seamless.storage.questdb import QuestDBBarStore
+from seamless.storage.questdb import QuestDBBarStore, ilp_http_target
 
 INTERVAL = 60
 WINDOW_BARS = 900
@@ -63,25 +64,31 @@ async def run_demo(
     start = 29_220 * GRID  # on the shard grid
     end = start + shards * GRID - INTERVAL
     calls = MemoryCallLog()  # shared by every worker's fetcher: counts upstream calls
-    stores: list[QuestDBBarStore] = []
-    clients: list[CoordinatorClient] = []
+    ilp = ilp_http_target(ilp_conf)
     providers: list[SeamlessDataProvider] = []
     for i in range(workers):
-        store = QuestDBBarStore(pg_dsn, ilp_conf)
-        client = CoordinatorClient(coordinator_url, token=token, worker_id=f"lab-worker-{i}")
-        fetcher = SyntheticFetcher(seed=11, latency_ms=fetch_latency_ms, call_log=calls)
-        stores.append(store)
-        clients.append(client)
-        providers.append(
-            SeamlessDataProvider(
-                store=store,
-                fetcher=fetcher,
-                coordinator=client,
-                strategy=Strategy.AUTO_BACKFILL,
-                backfill=BackfillConfig(window_bars=WINDOW_BARS, max_concurrent_requests=4),
-                metrics=SeamlessMetrics(CollectorRegistry()),
-            )
+        # each worker is an SDK built from a `seamless` config in one call
+        config = load_section(
+            {
+                "profile": "prod",
+                "coordinator_url": coordinator_url,
+                "coordinator_token": token,
+                "questdb_dsn": pg_dsn,
+                "seamless_worker_id": f"lab-worker-{i}",
+            },
+            env={},
+            source="lab",
         )
+        settings = ProviderSettings(
+            strategy=Strategy.AUTO_BACKFILL,
+            backfill=BackfillConfig(window_bars=WINDOW_BARS, max_concurrent_requests=4),
+            questdb_http_url=None if ilp is None else ilp[0],
+            metrics=SeamlessMetrics(CollectorRegistry()),
+        )
+        fetcher = SyntheticFetcher(seed=11, latency_ms=fetch_latency_ms, call_log=calls)
+        providers.append(await create_provider(config, fetcher=fetcher, settings=settings, env={}))
+    stores = [p.store for p in providers]
+    assert all(isinstance(s, QuestDBBarStore) for s in stores)
     began = time.monotonic()
     try:
         results = await asyncio.gather(
@@ -94,12 +101,14 @@ async def run_demo(
             report = result.metadata.backfill
             by_worker[f"lab-worker-{i}"] = len(report.completed) if report else 0
             ratios.append(report.completion_ratio if report else None)
-        rows, distinct = _count_rows(pg_dsn, stores[0].table, node_id)
+        table = stores[0].table  # type: ignore[attr-defined]
+        rows, distinct = _count_rows(pg_dsn, table, node_id)
     finally:
-        for provider, client, store in zip(providers, clients, stores, strict=True):
+        for provider in providers:
             await provider.aclose()
-            await client.aclose()
-            await store.aclose()
+            if provider.coordinator is not None:
+                await provider.coordinator.aclose()
+            await provider.store.aclose()
 
     expected_bars = shards * WINDOW_BARS
     fetched = Counter({key[2]: n for key, n in calls.counts().items() if key[0] == node_id})

@@ -182,12 +182,14 @@ def _sdk(environment: Environment) -> tuple[AsyncBridge, SdkRuntime, Workload]:
             options = environment.parsed_options
             assert options is not None and _State.target is not None
             bridge = AsyncBridge()
-            runtime = SdkRuntime(
-                _State.target,
-                preset=options.sla_preset,
-                presets_file=options.presets_file or None,
-                fetch_latency_ms=options.fetch_latency_ms,
-                pg_pool=options.pg_pool,
+            runtime = bridge.run(
+                SdkRuntime.create(
+                    _State.target,
+                    preset=options.sla_preset,
+                    presets_file=options.presets_file or None,
+                    fetch_latency_ms=options.fetch_latency_ms,
+                    pg_pool=options.pg_pool,
+                )
             )
             workload = Workload(run_id=options.run_id, series=options.series)
             bridge.run(runtime.seed(workload.seed_requests()))

@@ -1,5 +1,7 @@
-"""One SDK per load process: the data provider wired to the target's coordinator and
-QuestDB, with the deterministic synthetic fetcher as the upstream market-data source.
+"""One SDK per load process: the data provider built from the target as a `seamless`
+config by `seamless.factory.create_provider` (prod profile: coordinator health-checked,
+QuestDB columnar reads and bulk ILP writes, the SLA preset by name), with the deterministic
+synthetic fetcher as the upstream market-data source.
 
 `timed_fetch` runs one request of the workload and returns what the users report: the
 wall-clock total measured here (a cache hit's own metadata still carries the timings of the
@@ -14,15 +16,15 @@ import os
 import time
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
-from seamless.backfill import BackfillConfig
-from seamless.coordinator_client import CoordinatorClient
+from seamless.config import load_section
+from seamless.factory import ProviderSettings, create_provider
 from seamless.fetcher import SyntheticFetcher
 from seamless.metrics import SeamlessMetrics
 from seamless.provider import FetchResult, SeamlessDataProvider, Strategy
-from seamless.sla import SLAPolicy
-from seamless.storage.questdb import QuestDBBarStore
+from seamless.storage.questdb import ilp_http_target
 
 from loadtest.target import LoadTarget
 from loadtest.workload import INTERVAL, FetchRequest
@@ -37,8 +39,16 @@ class FetchOutcome:
 
 
 class SdkRuntime:
-    def __init__(
-        self,
+    def __init__(self, provider: SeamlessDataProvider, fetcher: SyntheticFetcher) -> None:
+        self.provider = provider
+        self.fetcher = fetcher
+        self.metrics = provider.metrics
+        # the last result served per request: the same object again means a cache hit
+        self._served: dict[tuple[str, int, int], weakref.ref[FetchResult]] = {}
+
+    @classmethod
+    async def create(
+        cls,
         target: LoadTarget,
         *,
         preset: str = "baseline",
@@ -46,27 +56,29 @@ class SdkRuntime:
         fetch_latency_ms: float = 5.0,
         pg_pool: int = 8,
         cache_entries: int = 256,
-    ) -> None:
-        self.store = QuestDBBarStore(target.questdb_dsn, target.questdb_ilp, pool_size=pg_pool)
-        self.coordinator = CoordinatorClient(
-            target.coordinator_url,
-            token=target.coordinator_token,
-            worker_id=f"loadtest-{os.getpid()}",
-        )
-        self.fetcher = SyntheticFetcher(seed=7, latency_ms=fetch_latency_ms)
-        self.metrics = SeamlessMetrics(CollectorRegistry())
-        self.provider = SeamlessDataProvider(
-            store=self.store,
-            fetcher=self.fetcher,
-            coordinator=self.coordinator,
+    ) -> SdkRuntime:
+        section: dict[str, Any] = {
+            "profile": "prod",
+            "coordinator_url": target.coordinator_url,
+            "coordinator_token": target.coordinator_token,
+            "questdb_dsn": target.questdb_dsn,
+            "sla_preset": preset,
+            "seamless_worker_id": f"loadtest-{os.getpid()}",
+        }
+        if presets_file:
+            section["presets_file"] = presets_file
+        # the target file is the whole config: the outer environment does not leak in
+        config = load_section(section, env={}, source="load target")
+        fetcher = SyntheticFetcher(seed=7, latency_ms=fetch_latency_ms)
+        settings = ProviderSettings(
             strategy=Strategy.SEAMLESS,
-            sla=SLAPolicy.preset(preset, presets_file),
-            backfill=BackfillConfig(),
-            metrics=self.metrics,
             cache_max_entries=cache_entries,
+            pg_pool_size=pg_pool,
+            questdb_http_url=_http_url(target.questdb_ilp),
+            metrics=SeamlessMetrics(CollectorRegistry()),
         )
-        # the last result served per request: the same object again means a cache hit
-        self._served: dict[tuple[str, int, int], weakref.ref[FetchResult]] = {}
+        provider = await create_provider(config, fetcher=fetcher, settings=settings, env={})
+        return cls(provider, fetcher)
 
     async def timed_fetch(self, request: FetchRequest) -> FetchOutcome:
         key = (request.node_id, request.start, request.end)
@@ -90,5 +102,14 @@ class SdkRuntime:
 
     async def aclose(self) -> None:
         await self.provider.aclose()
-        await self.coordinator.aclose()
-        await self.store.aclose()
+        if self.provider.coordinator is not None:
+            await self.provider.coordinator.aclose()
+        await self.provider.store.aclose()
+
+
+def _http_url(ilp_conf: str) -> str:
+    """QuestDB's HTTP endpoint from the target's ILP/HTTP configuration string."""
+    target = ilp_http_target(ilp_conf)
+    if target is None:
+        raise ValueError(f"questdb_ilp={ilp_conf!r}: expected http::addr=host:port;")
+    return target[0]

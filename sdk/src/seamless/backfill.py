@@ -12,7 +12,9 @@ one of them fetch each shard. For every shard a worker:
    the conformance pipeline and writes the rows (the store returns once they are readable;
    a failed write is retried the same way, without refetching);
 4. completes the lease. A lost lease abandons the shard — counted, logged, not written, left
-   to the new holder.
+   to the new holder. The write carries the lease's fencing token: the store refuses it
+   (`WriteFenced`, also an abandon) once a newer holder's bars are stored, and serves the
+   newer holder's bars even if a paused stale write lands after them.
 
 A shard held by another worker is not waited for in line: it is deferred and re-checked
 once the worker has run out of unclaimed shards, so N workers share the work instead of
@@ -37,7 +39,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
-    retry_if_exception_type,
     stop_after_attempt,
 )
 
@@ -49,6 +50,7 @@ from seamless.errors import (
     CoordinatorUnavailable,
     LeaseLost,
     StorageError,
+    WriteFenced,
 )
 from seamless.fetcher import DataFetcher
 from seamless.leases import HeldLease, hold_lease
@@ -278,7 +280,7 @@ class _Run:
                 held.raise_if_lost()  # never write for a lease someone else now holds
                 rows = await self.write_with_retries(frame, held, log)
                 held.raise_if_lost()
-        except LeaseLost as exc:
+        except (LeaseLost, WriteFenced) as exc:  # the store knows a newer holder: final
             self.report.abandoned.append(shard)
             self._count("abandoned")
             self.b.metrics.backfill_abandoned_total.labels(**self.series).inc()
@@ -339,14 +341,17 @@ class _Run:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.cfg.max_attempts),
             wait=self._backoff,
-            retry=retry_if_exception_type(StorageError),
+            retry=retry_if_exception(_retryable_write),
             before_sleep=lambda state: self._on_retry(state, log),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
                 held.raise_if_lost()
-                return await self.b.store.write(self.node_id, self.interval, frame)
+                # the token goes to storage: a newer holder's bars are never replaced
+                return await self.b.store.write(
+                    self.node_id, self.interval, frame, token=held.token
+                )
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _backoff(self, state: RetryCallState) -> float:
@@ -363,7 +368,13 @@ class _Run:
         self.b.metrics.backfill_shards_total.labels(**self.series, outcome=outcome).inc()
 
 
+def _retryable_write(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) and not isinstance(exc, WriteFenced)
+
+
 def _retryable(exc: BaseException) -> bool:
     # A conformance block is a property of the data, not a transient fault; a lost lease
     # is final for this holder.
-    return not isinstance(exc, ConformancePipelineError | LeaseLost | asyncio.CancelledError)
+    return not isinstance(
+        exc, ConformancePipelineError | LeaseLost | WriteFenced | asyncio.CancelledError
+    )

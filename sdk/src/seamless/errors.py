@@ -112,6 +112,21 @@ class StorageError(SeamlessError):
     """The bar store could not be read or written."""
 
 
+class WriteFenced(StorageError):
+    """The store refused a write whose lease token is older than one it has already
+    stored bars under for the same span: the writer lost its lease. Final, never retried."""
+
+    def __init__(self, node_id: str, interval: int, token: int, newer: int) -> None:
+        super().__init__(
+            f"write of node {node_id!r} interval {interval} with lease token {token} refused: "
+            f"the store holds bars of that span written under newer token {newer}"
+        )
+        self.node_id = node_id
+        self.interval = interval
+        self.token = token
+        self.newer = newer
+
+
 class ArtifactPublishError(SeamlessError):
     """An artifact could not be published to the object store (after retries)."""
 

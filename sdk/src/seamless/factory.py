@@ -8,20 +8,38 @@
 - dev with it → the HTTP client after one health probe; if the probe fails, a warning and
   the in-memory coordinator (the seeds: the in-memory guard serves dev "when the URL is
   absent or the service is unavailable").
+
+`create_provider` builds a ready data provider from the same config in one call (seed 003's
+settings object, seed 004's preset on-ramp)::
+
+    config = load_config(Path("qmtl.yml"))          # the file + env the CLI validates
+    provider = await create_provider(config, fetcher=HistoricalFetcher())
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import structlog
 
+from seamless.artifacts import ArtifactPublisher, s3_client
+from seamless.backfill import BackfillConfig
 from seamless.config import ENV_VARS, EXPECTED, LoadedConfig, SeamlessConfig
+from seamless.conformance import ConformancePipeline
 from seamless.coordination import Coordinator
 from seamless.coordinator_client import CoordinatorClient, resolve_worker_id
 from seamless.errors import ConfigError, CoordinatorError, CoordinatorStartupError
+from seamless.fetcher import DataFetcher
 from seamless.health import HealthPolicy, await_health
+from seamless.live import LiveFeed
 from seamless.memory_coordinator import InMemoryCoordinator
+from seamless.metrics import SeamlessMetrics
+from seamless.provider import SeamlessDataProvider, Strategy
+from seamless.sla import SLAPolicy
+from seamless.storage import BarStore, MemoryBarStore, QuestDBBarStore
 
 log = structlog.get_logger("seamless.factory")
 
@@ -111,3 +129,139 @@ async def _startup_health(client: CoordinatorClient, url: str, policy: HealthPol
             f"within {policy.attempts} attempt(s) {policy.backoff_seconds:g} s apart "
             f"({policy.timeout_seconds:g} s timeout each): {exc}"
         ) from exc
+
+
+QUESTDB_HTTP_PORT = 9000  # QuestDB's default HTTP port: /exp reads and ILP/HTTP writes
+ARTIFACT_KEY_ENV = ("ARTIFACT_ACCESS_KEY", "ARTIFACT_SECRET_KEY")
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What a provider needs beyond the `seamless` config section, with defaults that
+    serve most callers. QuestDB's HTTP endpoint defaults to the ``questdb_dsn`` host on
+    port 9000 (reads over /exp, writes over ILP/HTTP)."""
+
+    strategy: Strategy = Strategy.SEAMLESS
+    backfill: BackfillConfig = field(default_factory=BackfillConfig)
+    cache_ttl_s: float = 60.0
+    cache_max_entries: int = 128
+    world_id: str = ""
+    questdb_http_url: str | None = None
+    table_prefix: str = "seamless_"
+    pg_pool_size: int = 4
+    columnar_reads: bool = True
+    metrics: SeamlessMetrics | None = None
+    clock: Callable[[], float] | None = None
+    health: HealthPolicy | None = None
+
+
+async def create_provider(
+    config: SeamlessConfig | LoadedConfig,
+    *,
+    fetcher: DataFetcher | None = None,
+    live_feed: LiveFeed | None = None,
+    settings: ProviderSettings | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SeamlessDataProvider:
+    """A ready provider from a validated `seamless` config: the coordinator through the
+    profile rules above, the QuestDB store from ``questdb_dsn``, the SLA and conformance
+    presets by name, and the artifact publisher from the ``artifact_*`` keys. Raises
+    `ConfigError` naming the key when prod lacks what it needs (never a silent stub)."""
+    loaded = config if isinstance(config, LoadedConfig) else None
+    cfg = loaded.settings if loaded is not None else config
+    assert isinstance(cfg, SeamlessConfig)
+    config_dir = loaded.config_dir if loaded is not None else None
+    options = settings if settings is not None else ProviderSettings()
+    metrics = options.metrics if options.metrics is not None else SeamlessMetrics.default()
+    # presets first: a bad name fails before any connection is opened
+    sla = SLAPolicy.preset(cfg.sla_preset, cfg.presets_file, config_dir)
+    conformance = ConformancePipeline.preset(cfg.conformance_preset, cfg.presets_file, config_dir)
+    store = bar_store(cfg, options, source=_source(loaded, "questdb_dsn"))
+    coordinator = await create_coordinator(config, env=env, policy=options.health)
+    publisher = artifact_publisher(cfg, metrics, env)  # its thread starts last
+    return SeamlessDataProvider(
+        store=store,
+        fetcher=fetcher,
+        coordinator=coordinator,
+        live_feed=live_feed,
+        strategy=options.strategy,
+        sla=sla,
+        conformance=conformance,
+        backfill=options.backfill,
+        publisher=publisher,
+        metrics=metrics,
+        clock=options.clock,
+        cache_ttl_s=options.cache_ttl_s,
+        cache_max_entries=options.cache_max_entries,
+        world_id=options.world_id,
+    )
+
+
+def _source(loaded: LoadedConfig | None, key: str) -> str:
+    return loaded.source_of(key) if loaded is not None else "config"
+
+
+def bar_store(cfg: SeamlessConfig, options: ProviderSettings, *, source: str) -> BarStore:
+    """QuestDB from ``questdb_dsn``; without it, prod is an error and dev gets an
+    in-process store (with a warning: bars are not shared between processes)."""
+    dsn = cfg.questdb_dsn
+    if dsn is None:
+        if cfg.profile == "prod":
+            raise ConfigError(
+                f"Prod profile requires seamless.questdb_dsn (not set in the config nor env var "
+                f"{ENV_VARS['questdb_dsn']}); expected {EXPECTED['questdb_dsn']}",
+                key="seamless.questdb_dsn",
+                source=source,
+                expected=EXPECTED["questdb_dsn"],
+            )
+        log.warning(
+            "seamless.storage.in_memory",
+            profile="dev",
+            reason="seamless.questdb_dsn is not set",
+        )
+        return MemoryBarStore()
+    http_url = options.questdb_http_url
+    if http_url is None:
+        host = urlsplit(dsn).hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        http_url = f"http://{host}:{QUESTDB_HTTP_PORT}"
+    addr = urlsplit(http_url).netloc
+    scheme = "https" if http_url.startswith("https://") else "http"
+    return QuestDBBarStore(
+        pg_dsn=dsn,
+        ilp_conf=f"{scheme}::addr={addr};",
+        table_prefix=options.table_prefix,
+        pool_size=options.pg_pool_size,
+        http_url=http_url if options.columnar_reads else None,
+    )
+
+
+def artifact_publisher(
+    cfg: SeamlessConfig, metrics: SeamlessMetrics, env: Mapping[str, str] | None
+) -> ArtifactPublisher | None:
+    """The publisher when ``artifacts_enabled`` and ``publish_fingerprint``; credentials
+    from ``ARTIFACT_ACCESS_KEY``/``ARTIFACT_SECRET_KEY`` (else boto3's own chain)."""
+    if not (cfg.artifacts_enabled and cfg.publish_fingerprint):
+        return None
+    if cfg.artifact_bucket is None:
+        raise ConfigError(
+            "seamless.artifacts_enabled is true but seamless.artifact_bucket is not set; "
+            f"expected {EXPECTED['artifact_bucket']}",
+            key="seamless.artifact_bucket",
+            expected=EXPECTED["artifact_bucket"],
+        )
+    values = os.environ if env is None else env
+    access, secret = (values.get(name) for name in ARTIFACT_KEY_ENV)
+    s3 = s3_client(cfg.artifact_endpoint, access, secret)
+    return ArtifactPublisher(s3, cfg.artifact_bucket, metrics=metrics)
+
+
+__all__ = [
+    "PROD_REQUIRES_URL",
+    "ProviderSettings",
+    "artifact_publisher",
+    "bar_store",
+    "create_coordinator",
+    "create_provider",
+    "health_policy",
+]

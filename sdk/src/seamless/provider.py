@@ -345,7 +345,8 @@ class _Request:
         if missing:
             frame, missing = await self._fill(frame, missing)
 
-        frame, report = self._conform(frame)
+        # Bars from our store were conformed on the way in; live bars were not.
+        frame, report = self._conform(frame, stored="live" not in self.sources)
         coverage = self._coverage(frame)
         missing = cov.missing(coverage, self.start, self.end, self.interval)
         lag = self._lag(frame)
@@ -551,8 +552,14 @@ class _Request:
 
     # --- finishing ------------------------------------------------------------------------
 
-    def _conform(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, ConformanceReport]:
-        out, report = self.p.conformance.normalize(frame, interval=self.interval)
+    def _conform(
+        self, frame: pl.DataFrame, *, stored: bool
+    ) -> tuple[pl.DataFrame, ConformanceReport]:
+        pipeline = self.p.conformance
+        if stored:
+            out, report = pipeline.verify_stored(frame, interval=self.interval)
+        else:
+            out, report = pipeline.normalize(frame, interval=self.interval)
         self.p.last_conformance_report = report
         blocking = {k: v for k, v in report.flags.items() if k not in _NON_BLOCKING_FLAGS}
         if blocking and not self.p.conformance.partial_ok:
