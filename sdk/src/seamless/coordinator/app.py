@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_s
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -201,6 +201,13 @@ class Service:
             await self.redis.aclose()
 
     def store_error(self, exc: Exception) -> Response:
+        if isinstance(exc, ResponseError) and "changed nothing" in str(exc):
+            # A key of the wrong type under our prefix (written by something else): the
+            # script refused before its first write.
+            self.log.error("redis.inconsistent", error=str(exc)[:300])
+            return _error(
+                503, "unavailable", detail=f"lease store refused the change: {str(exc)[:300]}"
+            )
         self.log.warning("redis.unavailable", error=type(exc).__name__)
         return _error(503, "unavailable", detail=f"lease store unavailable ({type(exc).__name__})")
 

@@ -7,9 +7,15 @@ Layout under the configured prefix (default ``seamless:``), so an ACL user limit
   client, until (ms), attempts, job_id, reason and timestamps;
 - ``{prefix}idx:held`` (zset, score = lease end), ``{prefix}idx:expired`` (zset, expired and
   not yet re-claimed), ``{prefix}idx:failed`` (zset, parked keys, score = when parked);
-- ``{prefix}job:{job_id}`` (hash: shards_total) and ``{prefix}job:{job_id}:done`` (set of
+- ``{prefix}job:{job_id}`` (hash: shards_total) and ``{prefix}jobdone:{job_id}`` (set of
   completed shard keys), for the completion ratio of aligned-shard jobs;
-- ``{prefix}rl:{identity}:{second}``: rate-limit counters.
+- ``{prefix}rl:{second}:{identity}``: rate-limit counters.
+
+Every namespace is a fixed word, then ':', then the caller's string last, and no word is a
+prefix of another, so no key, job id or identity can name another's Redis key (a job
+called ``X:done`` once created the key job ``X`` kept its shard set in). Each script checks
+the type of every key it may write before its first write (see _common.lua), so a script
+either applies whole or changes nothing.
 
 Fencing tokens survive Redis data loss
 --------------------------------------
