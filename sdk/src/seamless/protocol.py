@@ -118,6 +118,13 @@ class ErrorResponse(BaseModel):
     detail: str | None = None
 
 
+class NotFoundResponse(ErrorResponse):
+    """404: no such route. Carries `completion_ratio` (always null) like every 404/409, so
+    QMTL's client, which reads it with a default, never invents a ratio."""
+
+    completion_ratio: float | None = None
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "unavailable"]
     reason: str | None = None

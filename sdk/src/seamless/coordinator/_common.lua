@@ -98,22 +98,31 @@ local function job_progress(prefix, job_id)
   return {num_str(done), total}
 end
 
+-- job_id, done, total of a key's job, appended to every refusal so that the caller can
+-- report the key's real completion ratio.
+local function job_fields(prefix, job_id)
+  local progress = job_progress(prefix, job_id)
+  return job_id or '', progress[1], progress[2]
+end
+
 -- A complete/fail/renew is accepted only from the holder of the current live lease.
--- `cur` is HMGET state, token, until, holder. Returns nil when `token` is that lease's
--- token, else the stale reply. A token that names the current lease after it expired is
--- stale too: the key may already be claimable, and an expiry noticed here is reported once
--- (ZREM on the held index decides who reports it).
-local function check_live(cur, key, prefix, token, now)
+-- `cur` is HMGET state, token, until, holder; `job_id` the lease's job. Returns nil when
+-- `token` is that lease's token, else the stale reply (state, current token, newly expired,
+-- holder, job fields). A token that names the current lease after it expired is stale too:
+-- the key may already be claimable, and an expiry noticed here is reported once (ZREM on
+-- the held index decides who reports it).
+local function check_live(cur, job_id, key, prefix, token, now)
   local state = cur[1] or 'free'
+  local jid, done, total = job_fields(prefix, job_id)
   if state ~= 'held' or cur[2] ~= token then
-    return {'stale', state, cur[2] or '', '0', cur[4] or ''}
+    return {'stale', state, cur[2] or '', '0', cur[4] or '', jid, done, total}
   end
   if tonumber(cur[3]) <= now then
     local newly = redis.call('ZREM', prefix .. 'idx:held', key)
     if newly == 1 then
       redis.call('ZADD', prefix .. 'idx:expired', cur[3], key)
     end
-    return {'stale', 'expired', cur[2], num_str(newly), cur[4] or ''}
+    return {'stale', 'expired', cur[2], num_str(newly), cur[4] or '', jid, done, total}
   end
   return nil
 end

@@ -53,11 +53,13 @@ if state == 'completed' then
   return {'completed', job_id, progress[1], progress[2]}
 end
 if state == 'failed' then
-  return {'failed', cur[7] or ''}
+  local jid, done, total = job_fields(prefix, cur[6])
+  return {'failed', cur[7] or '', jid, done, total}
 end
 if state == 'held' then
   if tonumber(cur[4]) > now then
-    return {'held', cur[4], cur[3] or ''}
+    local jid, done, total = job_fields(prefix, cur[6])
+    return {'held', cur[4], cur[3] or '', jid, done, total}
   end
   expired, lost_holder, lost_token = '1', cur[3] or '', cur[2] or ''
   newly_expired = num_str(redis.call('ZREM', held_idx, key))
@@ -66,7 +68,9 @@ if state == 'held' then
     local reason = 'lease expired on each of ' .. num_str(attempts) .. ' attempts'
     redis.call('HSET', h, 'state', 'failed', 'reason', reason, 'parked_ms', num_str(now))
     redis.call('ZADD', failed_idx, now, key)
-    return {'parked', reason, newly_expired, lost_holder, lost_token, num_str(attempts)}
+    local jid, done, total = job_fields(prefix, cur[6])
+    return {'parked', reason, newly_expired, lost_holder, lost_token, num_str(attempts), jid,
+      done, total}
   end
 end
 

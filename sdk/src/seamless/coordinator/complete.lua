@@ -19,7 +19,7 @@ local wait = rate_limited(rl, tonumber(ARGV[6]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-local stale = check_live(cur, key, prefix, token, now)
+local stale = check_live(cur, cur[7], key, prefix, token, now)
 if stale then
   return stale
 end

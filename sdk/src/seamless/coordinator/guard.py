@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seamless.coordinator.metrics import CoordinatorMetrics
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
 WORKER_HEADER = b"x-worker-id"
 MAX_WORKER_ID = 128
 
@@ -36,6 +36,7 @@ _ROUTES = {
     "/v1/leases/fail": "fail",
     "/v1/leases/recover": "recover",
     "/v1/leases": "list",
+    "/health": "healthz",
     "/healthz": "healthz",
     "/readyz": "readyz",
     "/metrics": "metrics",

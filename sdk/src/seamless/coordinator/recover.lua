@@ -7,25 +7,28 @@ local prefix, key, force = ARGV[1], ARGV[2], ARGV[3] == '1'
 local now = now_ms()
 local h = KEYS[1]
 local rl = rl_key(prefix, ARGV[4], tonumber(ARGV[5]), now)
-local checks = {h, 'hash', prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset',
+ensure_types({h, 'hash'})
+local cur = redis.call('HMGET', h, 'state', 'until', 'holder', 'token', 'job_id')
+local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset',
   prefix .. 'idx:failed', 'zset'}
 if rl then
   table.insert(checks, rl)
   table.insert(checks, 'string')
 end
-ensure_types(checks)
+ensure_types(job_types(prefix, cur[5], checks))
 
 local wait = rate_limited(rl, tonumber(ARGV[5]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-local cur = redis.call('HMGET', h, 'state', 'until', 'holder', 'token')
 local state = cur[1] or 'free'
 if state == 'held' and tonumber(cur[2]) > now and not force then
-  return {'held', cur[2], cur[3] or ''}
+  local jid, done, total = job_fields(prefix, cur[5])
+  return {'held', cur[2], cur[3] or '', jid, done, total}
 end
 if state == 'completed' and not force then
-  return {'completed'}
+  local jid, done, total = job_fields(prefix, cur[5])
+  return {'completed', '', '', jid, done, total}
 end
 if cur[1] then
   redis.call('HSET', h, 'state', 'free', 'attempts', '0', 'until', num_str(now),

@@ -6,19 +6,19 @@ local h = KEYS[1]
 local rl = rl_key(prefix, ARGV[5], tonumber(ARGV[6]), now)
 
 ensure_types({h, 'hash'})
-local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder')
+local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'job_id')
 local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset'}
 if rl then
   table.insert(checks, rl)
   table.insert(checks, 'string')
 end
-ensure_types(checks)
+ensure_types(job_types(prefix, cur[5], checks))
 
 local wait = rate_limited(rl, tonumber(ARGV[6]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-local stale = check_live(cur, key, prefix, token, now)
+local stale = check_live(cur, cur[5], key, prefix, token, now)
 if stale then
   return stale
 end
