@@ -32,10 +32,12 @@ class ClaimRequest(_Body):
     lease_ms: int = Field(ge=MIN_LEASE_MS, le=MAX_LEASE_MS)
     # Aligned-shard jobs: the claim names its job and how many shards the job has, so the
     # service can report the job's completion ratio.
-    job_id: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
+    job_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_KEY_LENGTH, pattern=KEY_PATTERN
+    )
     shards_total: int | None = Field(default=None, ge=1)
     # Worker identity inside the authenticated client (QMTL: seamless_worker_id / env).
-    holder: str | None = Field(default=None, max_length=256)
+    holder: str | None = Field(default=None, min_length=1, max_length=256, pattern=KEY_PATTERN)
 
 
 class RenewRequest(_Body):
@@ -114,6 +116,13 @@ class ErrorResponse(BaseModel):
     error: str
     field: str | None = None
     detail: str | None = None
+
+
+class NotFoundResponse(ErrorResponse):
+    """404: no such route. Carries `completion_ratio` (always null) like every 404/409, so
+    QMTL's client, which reads it with a default, never invents a ratio."""
+
+    completion_ratio: float | None = None
 
 
 class HealthResponse(BaseModel):

@@ -256,9 +256,11 @@ async def test_shard_completed_under_another_job_counts_for_the_claiming_job(
     lease = (await claim(live, own, job_id="job-b", shards_total=2))["lease"]
     done = await live.client.post("/v1/leases/complete", json={"key": own, "token": lease["token"]})
     assert done.json()["completion_ratio"] == 1.0
-    # A claim naming no job still gets the plain QMTL shape.
+    # A claim naming no job gets QMTL's shape with the key's own ratio (it is done).
     plain = await live.client.post("/v1/leases/claim", json={"key": shared, "lease_ms": 1000})
-    assert plain.json() == {"reason": "completed", "lease_until_ms": None, "detail": None}
+    assert plain.json() == {
+        "reason": "completed", "lease_until_ms": None, "detail": None, "completion_ratio": 1.0
+    }  # fmt: skip
 
 
 async def test_fencing_tokens_stay_monotonic_when_redis_restarts_empty(

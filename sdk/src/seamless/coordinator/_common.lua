@@ -5,6 +5,19 @@
 -- largest value here (a token, epoch ms * 1000 ~ 1.8e15) stays far below that. Numbers are
 -- returned to the caller as strings ('%.0f') because Redis truncates Lua numbers in replies
 -- and tostring() would print large ones in exponent form.
+--
+-- All or nothing: Redis does not roll back a script that fails halfway, so every script
+-- first checks the type of every key it may write (`ensure_types`) and reads what it needs,
+-- and only then writes. The writes that follow cannot fail on a key's type; an out-of-memory
+-- refusal comes at the first write, before anything changed.
+--
+-- Key layout (under the prefix), collision-free by construction: each namespace is a fixed
+-- word followed by ':' and the caller's string last, and no namespace word is a prefix of
+-- another, so two different (namespace, id) pairs never name the same key:
+--   lease:<key>        hash    idx:held / idx:expired / idx:failed   zsets of keys
+--   job:<job_id>       hash    (shards_total)
+--   jobdone:<job_id>   set     (completed shard keys)
+--   rl:<window>:<identity>  string counter (the window is digits, so it splits uniquely)
 
 local function now_us()
   local t = redis.call('TIME')
@@ -19,15 +32,53 @@ local function num_str(n)
   return string.format('%.0f', n)
 end
 
+-- Raise (before any write) unless each key is absent or of the expected type.
+-- `pairs_list`: key1, type1, key2, type2, ...
+local function ensure_types(pairs_list)
+  for i = 1, #pairs_list, 2 do
+    local k, want = pairs_list[i], pairs_list[i + 1]
+    local got = redis.call('TYPE', k)['ok']
+    if got ~= 'none' and got ~= want then
+      return error({err = 'WRONGTYPE seamless: ' .. k .. ' is a ' .. got .. ', expected a '
+        .. want .. '; the script changed nothing'})
+    end
+  end
+end
+
+local function job_key(prefix, job_id)
+  return prefix .. 'job:' .. job_id
+end
+
+local function done_key(prefix, job_id)
+  return prefix .. 'jobdone:' .. job_id
+end
+
+-- The keys of a job (when there is one) with their types, for ensure_types.
+local function job_types(prefix, job_id, into)
+  if job_id ~= nil and job_id ~= false and job_id ~= '' then
+    table.insert(into, job_key(prefix, job_id))
+    table.insert(into, 'hash')
+    table.insert(into, done_key(prefix, job_id))
+    table.insert(into, 'set')
+  end
+  return into
+end
+
+-- The rate-limit counter of this request's window, or nil when rate limiting is off.
+local function rl_key(prefix, identity, limit, now)
+  if limit <= 0 then
+    return nil
+  end
+  return prefix .. 'rl:' .. num_str(math.floor(now / 1000)) .. ':' .. identity
+end
+
 -- Fixed one-second window per worker identity. Returns 0 when allowed, else the number of
 -- milliseconds until the window ends. The counter is the only thing a limited request
--- writes; the lease is never touched.
-local function rate_limited(prefix, identity, limit, now)
-  if limit <= 0 then
+-- writes; the lease is never touched. Call after ensure_types covered `counter`.
+local function rate_limited(counter, limit, now)
+  if counter == nil then
     return 0
   end
-  local window = math.floor(now / 1000)
-  local counter = prefix .. 'rl:' .. identity .. ':' .. window
   local count = redis.call('INCR', counter)
   if count == 1 then
     redis.call('PEXPIRE', counter, 2000)
@@ -42,27 +93,36 @@ local function job_progress(prefix, job_id)
   if job_id == nil or job_id == false or job_id == '' then
     return {'', ''}
   end
-  local done = redis.call('SCARD', prefix .. 'job:' .. job_id .. ':done')
-  local total = redis.call('HGET', prefix .. 'job:' .. job_id, 'shards_total') or ''
+  local done = redis.call('SCARD', done_key(prefix, job_id))
+  local total = redis.call('HGET', job_key(prefix, job_id), 'shards_total') or ''
   return {num_str(done), total}
 end
 
+-- job_id, done, total of a key's job, appended to every refusal so that the caller can
+-- report the key's real completion ratio.
+local function job_fields(prefix, job_id)
+  local progress = job_progress(prefix, job_id)
+  return job_id or '', progress[1], progress[2]
+end
+
 -- A complete/fail/renew is accepted only from the holder of the current live lease.
--- Returns nil when `token` is that lease's token, else the stale reply. A token that names
--- the current lease after it expired is stale too: the key may already be claimable, and an
--- expiry noticed here is reported once (ZREM on the held index decides who reports it).
-local function check_live(lease_key, key, prefix, token, now)
-  local cur = redis.call('HMGET', lease_key, 'state', 'token', 'until', 'holder')
+-- `cur` is HMGET state, token, until, holder; `job_id` the lease's job. Returns nil when
+-- `token` is that lease's token, else the stale reply (state, current token, newly expired,
+-- holder, job fields). A token that names the current lease after it expired is stale too:
+-- the key may already be claimable, and an expiry noticed here is reported once (ZREM on
+-- the held index decides who reports it).
+local function check_live(cur, job_id, key, prefix, token, now)
   local state = cur[1] or 'free'
+  local jid, done, total = job_fields(prefix, job_id)
   if state ~= 'held' or cur[2] ~= token then
-    return {'stale', state, cur[2] or '', '0', cur[4] or ''}
+    return {'stale', state, cur[2] or '', '0', cur[4] or '', jid, done, total}
   end
   if tonumber(cur[3]) <= now then
     local newly = redis.call('ZREM', prefix .. 'idx:held', key)
     if newly == 1 then
       redis.call('ZADD', prefix .. 'idx:expired', cur[3], key)
     end
-    return {'stale', 'expired', cur[2], num_str(newly), cur[4] or ''}
+    return {'stale', 'expired', cur[2], num_str(newly), cur[4] or '', jid, done, total}
   end
   return nil
 end

@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_s
 from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -45,7 +45,6 @@ from seamless.coordinator.store import (
     ExpiredLease,
     Finished,
     Granted,
-    JobProgress,
     LeaseStore,
     RateLimited,
     Recovered,
@@ -66,6 +65,7 @@ from seamless.protocol import (
     Lease,
     LeaseInfo,
     LeaseListResponse,
+    NotFoundResponse,
     RatioResponse,
     RecoverRequest,
     RecoverResponse,
@@ -112,20 +112,19 @@ def _rate_limited(result: RateLimited) -> Response:
     )
 
 
-def _conflict(
-    reason: Any,
-    lease_until_ms: int | None = None,
-    detail: str | None = None,
-    job: JobProgress | None = None,
-) -> Response:
-    body = ConflictResponse(reason=reason, lease_until_ms=lease_until_ms, detail=detail)
-    # The job fields appear only when set: QMTL's client reads `completion_ratio` with a
-    # default, which a null would override.
-    exclude = {"completion_ratio", "job_id"}
-    if job is not None and job.job_id:
-        body.completion_ratio = job.ratio(0.0)
-        body.job_id = job.job_id
-        exclude = set()
+def _conflict(result: Refused | Stale, reason: Any = None) -> Response:
+    """409 with the key's real `completion_ratio` (null for a key never claimed): QMTL's
+    client reads it with a default of 1.0 after a refused complete, so leaving it out would
+    make a key another worker still holds look finished."""
+    job = result.job if isinstance(result, Refused) else None
+    body = ConflictResponse(
+        reason=reason or (result.reason if isinstance(result, Refused) else "stale"),
+        lease_until_ms=result.lease_until_ms if isinstance(result, Refused) else None,
+        detail=result.detail,
+        completion_ratio=result.completion_ratio,
+        job_id=job.job_id if job is not None else None,
+    )
+    exclude = {"job_id"} if body.job_id is None else set()
     return Response(body.model_dump_json(exclude=exclude), 409, media_type=_JSON)
 
 
@@ -210,6 +209,13 @@ class Service:
             await self.redis.aclose()
 
     def store_error(self, exc: Exception) -> Response:
+        if isinstance(exc, ResponseError) and "changed nothing" in str(exc):
+            # A key of the wrong type under our prefix (written by something else): the
+            # script refused before its first write.
+            self.log.error("redis.inconsistent", error=str(exc)[:300])
+            return _error(
+                503, "unavailable", detail=f"lease store refused the change: {str(exc)[:300]}"
+            )
         self.log.warning("redis.unavailable", error=type(exc).__name__)
         return _error(503, "unavailable", detail=f"lease store unavailable ({type(exc).__name__})")
 
@@ -341,7 +347,10 @@ def create_app(
                 422, "invalid_request", field="key", detail="a key has no control characters"
             )
         if exc.status_code == 404:
-            return _error(404, "not_found", detail=f"no route {request.method} {request.url.path}")
+            body = NotFoundResponse(
+                error="not_found", detail=f"no route {request.method} {request.url.path}"
+            )
+            return _json(body, 404)
         if exc.status_code == 400:
             # FastAPI's "error parsing the body" (e.g. bytes that are not UTF-8 JSON).
             return _error(422, "invalid_request", field="body", detail=str(exc.detail))
@@ -418,7 +427,7 @@ def create_app(
             )
         if result.job is not None and result.job.job_id:
             metrics.set_completion_ratio(body.key, result.job.ratio(0.0))
-        return _conflict(result.reason, result.lease_until_ms, result.detail, result.job)
+        return _conflict(result)
 
     def _finished_or_conflict(
         result: Finished | Stale | RateLimited, operation: str, key: str
@@ -432,7 +441,7 @@ def create_app(
         if result.lost is not None:
             svc.expired(result.lost)
         svc.log.info("lease.stale", operation=operation, lease_key=key, detail=result.detail)
-        return _conflict("stale", detail=result.detail)
+        return _conflict(result)
 
     @app.post(
         "/v1/leases/complete",
@@ -525,7 +534,7 @@ def create_app(
         metrics.stale.labels("renew").inc()
         if result.lost is not None:
             svc.expired(result.lost)
-        return _conflict("stale", detail=result.detail)
+        return _conflict(result)
 
     @app.get(
         "/v1/leases",
@@ -559,7 +568,7 @@ def create_app(
             metrics.rate_limited.inc()
             return _rate_limited(result)
         if isinstance(result, Refused):
-            return _conflict(result.reason, result.lease_until_ms, result.detail)
+            return _conflict(result)
         assert isinstance(result, Recovered)
         svc.log.info(
             "lease.recovered",
@@ -602,6 +611,8 @@ def create_app(
             return f"redis: {type(exc).__name__}"
         return None
 
+    # `/health` is what QMTL's own operator tool (scripts/seamless_health_check.py) probes.
+    @app.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     @app.get("/healthz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
     async def healthz() -> Response:
         reason = await _redis_answers()

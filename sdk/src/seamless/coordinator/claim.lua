@@ -13,15 +13,29 @@ local shards_total = ARGV[7]
 local max_attempts = tonumber(ARGV[8])
 local clock_us = now_us()
 local now = math.floor(clock_us / 1000)
+local h = KEYS[1]
+local held_idx, expired_idx = prefix .. 'idx:held', prefix .. 'idx:expired'
+local failed_idx = prefix .. 'idx:failed'
+local rl = rl_key(prefix, ARGV[9], tonumber(ARGV[10]), now)
 
-local wait = rate_limited(prefix, ARGV[9], tonumber(ARGV[10]), now)
+-- Preconditions, before the first write.
+ensure_types({h, 'hash'})
+local cur = redis.call('HMGET', h, 'state', 'token', 'holder', 'until', 'attempts', 'job_id',
+  'reason')
+local checks = {held_idx, 'zset', expired_idx, 'zset', failed_idx, 'zset'}
+if rl then
+  table.insert(checks, rl)
+  table.insert(checks, 'string')
+end
+job_types(prefix, job_id, checks)
+job_types(prefix, cur[6], checks)
+ensure_types(checks)
+
+local wait = rate_limited(rl, tonumber(ARGV[10]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
 
-local h = KEYS[1]
-local cur = redis.call('HMGET', h, 'state', 'token', 'holder', 'until', 'attempts', 'job_id',
-  'reason')
 local state = cur[1] or 'free'
 local attempts = tonumber(cur[5] or '0')
 local expired, newly_expired, lost_holder, lost_token = '0', '0', '', ''
@@ -30,29 +44,33 @@ if state == 'completed' then
   -- The shard is done, whoever did it: it counts for the claiming job too, so a job whose
   -- shards were finished under an overlapping job still reaches a ratio of 1.0.
   if job_id ~= '' then
-    redis.call('SADD', prefix .. 'job:' .. job_id .. ':done', key)
+    redis.call('SADD', done_key(prefix, job_id), key)
     if shards_total ~= '' then
-      redis.call('HSET', prefix .. 'job:' .. job_id, 'shards_total', shards_total)
+      redis.call('HSET', job_key(prefix, job_id), 'shards_total', shards_total)
     end
   end
   local progress = job_progress(prefix, job_id)
   return {'completed', job_id, progress[1], progress[2]}
 end
 if state == 'failed' then
-  return {'failed', cur[7] or ''}
+  local jid, done, total = job_fields(prefix, cur[6])
+  return {'failed', cur[7] or '', jid, done, total}
 end
 if state == 'held' then
   if tonumber(cur[4]) > now then
-    return {'held', cur[4], cur[3] or ''}
+    local jid, done, total = job_fields(prefix, cur[6])
+    return {'held', cur[4], cur[3] or '', jid, done, total}
   end
   expired, lost_holder, lost_token = '1', cur[3] or '', cur[2] or ''
-  newly_expired = num_str(redis.call('ZREM', prefix .. 'idx:held', key))
-  redis.call('ZREM', prefix .. 'idx:expired', key)
+  newly_expired = num_str(redis.call('ZREM', held_idx, key))
+  redis.call('ZREM', expired_idx, key)
   if attempts >= max_attempts then
     local reason = 'lease expired on each of ' .. num_str(attempts) .. ' attempts'
     redis.call('HSET', h, 'state', 'failed', 'reason', reason, 'parked_ms', num_str(now))
-    redis.call('ZADD', prefix .. 'idx:failed', now, key)
-    return {'parked', reason, newly_expired, lost_holder, lost_token, num_str(attempts)}
+    redis.call('ZADD', failed_idx, now, key)
+    local jid, done, total = job_fields(prefix, cur[6])
+    return {'parked', reason, newly_expired, lost_holder, lost_token, num_str(attempts), jid,
+      done, total}
   end
 end
 
@@ -65,12 +83,12 @@ redis.call('HSET', h, 'state', 'held', 'token', num_str(token), 'holder', holder
 if job_id ~= '' then
   redis.call('HSET', h, 'job_id', job_id)
   if shards_total ~= '' then
-    redis.call('HSET', prefix .. 'job:' .. job_id, 'shards_total', shards_total)
+    redis.call('HSET', job_key(prefix, job_id), 'shards_total', shards_total)
   end
 else
   job_id = cur[6] or ''
 end
-redis.call('ZADD', prefix .. 'idx:held', lease_until, key)
+redis.call('ZADD', held_idx, lease_until, key)
 local progress = job_progress(prefix, job_id)
 return {'granted', num_str(token), num_str(lease_until), num_str(attempts), job_id,
   progress[1], progress[2], expired, newly_expired, lost_holder, lost_token}

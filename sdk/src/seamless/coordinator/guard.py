@@ -1,6 +1,11 @@
 """The outermost ASGI layer: bearer-token authentication, a request size cap, and request
 metrics. Written as plain ASGI (not BaseHTTPMiddleware) because it runs on every request.
 
+The size cap holds while the body is read, whatever its framing: a Content-Length over the
+cap is refused before reading, and a chunked body is read here, chunk by chunk, and refused
+with 413 as soon as it passes the cap. The inner layers (the fast path and FastAPI) get the
+buffered body replayed, so no route can read more than the cap and memory stays flat.
+
 Bearer tokens are looked up by their SHA-256 digest, so the comparison never runs over the
 secret itself and a timing difference reveals nothing about it. `/healthz`, `/readyz`,
 `/metrics` and the OpenAPI document are public; every other route answers 401 without a
@@ -20,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seamless.coordinator.metrics import CoordinatorMetrics
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
 WORKER_HEADER = b"x-worker-id"
 MAX_WORKER_ID = 128
 
@@ -31,6 +36,7 @@ _ROUTES = {
     "/v1/leases/fail": "fail",
     "/v1/leases/recover": "recover",
     "/v1/leases": "list",
+    "/health": "healthz",
     "/healthz": "healthz",
     "/readyz": "readyz",
     "/metrics": "metrics",
@@ -109,7 +115,12 @@ class GuardMiddleware:
             if status:
                 await self._refuse(send, status)
                 return
-            await self.app(scope, receive, send_recording)
+            body = await self._read_bounded(receive)
+            if body is None:
+                status = 413
+                await self._refuse(send, status)
+                return
+            await self.app(scope, _replay(body, receive), send_recording)
         finally:
             self._observe(route_label(path), status, time.perf_counter() - started)
 
@@ -135,8 +146,24 @@ class GuardMiddleware:
                     return 413
         return 0
 
-    @staticmethod
-    async def _refuse(send: Send, status: int) -> None:
+    async def _read_bounded(self, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it passes the cap (the rest is never read)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # disconnect: nothing more will come
+                break
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+    async def _refuse(self, send: Send, status: int) -> None:
         if status == 401:
             await send_json(
                 send,
@@ -147,8 +174,11 @@ class GuardMiddleware:
             )  # fmt: skip
         elif status == 413:
             await send_json(
-                send, 413, {"error": "too_large", "field": "body", "detail": "body over 64 KiB"}
-            )
+                send,
+                413,
+                {"error": "too_large", "field": "body",
+                 "detail": f"the body is over the {self._max_body} byte limit"},
+            )  # fmt: skip
         else:
             await send_json(
                 send,
@@ -169,3 +199,17 @@ class GuardMiddleware:
         if timer is None:
             timer = self._timers[route] = self._metrics.latency.labels(route)
         timer.observe(elapsed)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the buffered body over once, then waits for the disconnect."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

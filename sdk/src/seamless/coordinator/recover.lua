@@ -5,23 +5,36 @@
 -- ARGV: prefix, key, force ('1'|'0'), rl_identity, rl_limit
 local prefix, key, force = ARGV[1], ARGV[2], ARGV[3] == '1'
 local now = now_ms()
-local wait = rate_limited(prefix, ARGV[4], tonumber(ARGV[5]), now)
+local h = KEYS[1]
+local rl = rl_key(prefix, ARGV[4], tonumber(ARGV[5]), now)
+ensure_types({h, 'hash'})
+local cur = redis.call('HMGET', h, 'state', 'until', 'holder', 'token', 'job_id')
+local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset',
+  prefix .. 'idx:failed', 'zset'}
+if rl then
+  table.insert(checks, rl)
+  table.insert(checks, 'string')
+end
+ensure_types(job_types(prefix, cur[5], checks))
+
+local wait = rate_limited(rl, tonumber(ARGV[5]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-local cur = redis.call('HMGET', KEYS[1], 'state', 'until', 'holder', 'token')
 local state = cur[1] or 'free'
 if state == 'held' and tonumber(cur[2]) > now and not force then
-  return {'held', cur[2], cur[3] or ''}
+  local jid, done, total = job_fields(prefix, cur[5])
+  return {'held', cur[2], cur[3] or '', jid, done, total}
 end
 if state == 'completed' and not force then
-  return {'completed'}
+  local jid, done, total = job_fields(prefix, cur[5])
+  return {'completed', '', '', jid, done, total}
 end
 if cur[1] then
-  redis.call('HSET', KEYS[1], 'state', 'free', 'attempts', '0', 'until', num_str(now),
+  redis.call('HSET', h, 'state', 'free', 'attempts', '0', 'until', num_str(now),
     'recovered_ms', num_str(now))
-  redis.call('HDEL', KEYS[1], 'reason', 'parked_ms')
-  redis.call('PERSIST', KEYS[1])
+  redis.call('HDEL', h, 'reason', 'parked_ms')
+  redis.call('PERSIST', h)
 end
 redis.call('ZREM', prefix .. 'idx:held', key)
 redis.call('ZREM', prefix .. 'idx:expired', key)

@@ -2,15 +2,27 @@
 -- ARGV: prefix, key, token, lease_ms, rl_identity, rl_limit
 local prefix, key, token = ARGV[1], ARGV[2], ARGV[3]
 local now = now_ms()
-local wait = rate_limited(prefix, ARGV[5], tonumber(ARGV[6]), now)
+local h = KEYS[1]
+local rl = rl_key(prefix, ARGV[5], tonumber(ARGV[6]), now)
+
+ensure_types({h, 'hash'})
+local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'job_id')
+local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset'}
+if rl then
+  table.insert(checks, rl)
+  table.insert(checks, 'string')
+end
+ensure_types(job_types(prefix, cur[5], checks))
+
+local wait = rate_limited(rl, tonumber(ARGV[6]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-local stale = check_live(KEYS[1], key, prefix, token, now)
+local stale = check_live(cur, cur[5], key, prefix, token, now)
 if stale then
   return stale
 end
 local lease_until = now + tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'until', num_str(lease_until))
+redis.call('HSET', h, 'until', num_str(lease_until))
 redis.call('ZADD', prefix .. 'idx:held', lease_until, key)
-return {'renewed', token, num_str(lease_until), redis.call('HGET', KEYS[1], 'holder') or ''}
+return {'renewed', token, num_str(lease_until), cur[4] or ''}

@@ -7,9 +7,15 @@ Layout under the configured prefix (default ``seamless:``), so an ACL user limit
   client, until (ms), attempts, job_id, reason and timestamps;
 - ``{prefix}idx:held`` (zset, score = lease end), ``{prefix}idx:expired`` (zset, expired and
   not yet re-claimed), ``{prefix}idx:failed`` (zset, parked keys, score = when parked);
-- ``{prefix}job:{job_id}`` (hash: shards_total) and ``{prefix}job:{job_id}:done`` (set of
+- ``{prefix}job:{job_id}`` (hash: shards_total) and ``{prefix}jobdone:{job_id}`` (set of
   completed shard keys), for the completion ratio of aligned-shard jobs;
-- ``{prefix}rl:{identity}:{second}``: rate-limit counters.
+- ``{prefix}rl:{second}:{identity}``: rate-limit counters.
+
+Every namespace is a fixed word, then ':', then the caller's string last, and no word is a
+prefix of another, so no key, job id or identity can name another's Redis key (a job
+called ``X:done`` once created the key job ``X`` kept its shard set in). Each script checks
+the type of every key it may write before its first write (see _common.lua), so a script
+either applies whole or changes nothing.
 
 Fencing tokens survive Redis data loss
 --------------------------------------
@@ -86,6 +92,8 @@ class Refused:
     reason: Literal["held", "completed", "failed"]
     lease_until_ms: int | None = None
     detail: str | None = None
+    # The key's real completion ratio (its job's, else 1.0 completed / 0.0 not yet).
+    completion_ratio: float | None = None
     # Parked now because the last allowed attempt's lease ran out.
     parked_now: bool = False
     # On `completed`: the claiming job's progress, the completed shard counted in it.
@@ -102,6 +110,8 @@ class Stale:
     state: str
     detail: str
     lost: ExpiredLease | None = None
+    # The key's real completion ratio; None for a key never claimed.
+    completion_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -142,15 +152,23 @@ def _job(job_id: str, done: str, total: str) -> JobProgress:
     return JobProgress(job_id or None, _int(done), _int(total))
 
 
+def key_ratio(state: str, job: JobProgress) -> float:
+    """A key's real completion ratio: its job's when it has one, else 1.0 when completed and
+    0.0 when not (yet)."""
+    return job.ratio(1.0 if state == "completed" else 0.0)
+
+
 def _stale(reply: list[str], key: str, token: int) -> Stale:
-    # reply: 'stale', state, current_token, newly_expired, holder
+    # reply: 'stale', state, current_token, newly_expired, holder, job_id, done, total
     state, current, newly = reply[1], reply[2], reply[3] == "1"
+    job = _job(reply[5], reply[6], reply[7])
+    ratio = key_ratio(state, job) if current or job.job_id else None
     if state == "expired":
         lost = ExpiredLease(key, reply[4], token) if newly else None
-        return Stale("expired", f"lease with token {token} expired", lost)
+        return Stale("expired", f"lease with token {token} expired", lost, ratio)
     if current and current != str(token):
-        return Stale(state, f"token {token} is not the key's current token")
-    return Stale(state, f"key has no live lease with token {token} (state {state})")
+        return Stale(state, f"token {token} is not the key's current token", None, ratio)
+    return Stale(state, f"key has no live lease with token {token} (state {state})", None, ratio)
 
 
 class LeaseStore:
@@ -215,15 +233,22 @@ class LeaseStore:
                 newly_expired=reply[8] == "1",
             )
         if kind == "held":
-            return Refused("held", lease_until_ms=int(reply[1]))
+            job = _job(reply[3], reply[4], reply[5])
+            return Refused(
+                "held", lease_until_ms=int(reply[1]), completion_ratio=key_ratio(kind, job)
+            )
         if kind == "completed":
-            return Refused("completed", job=_job(reply[1], reply[2], reply[3]))
+            job = _job(reply[1], reply[2], reply[3])
+            return Refused("completed", job=job, completion_ratio=key_ratio(kind, job))
         if kind == "failed":
-            return Refused("failed", detail=reply[1] or None)
+            job = _job(reply[2], reply[3], reply[4])
+            return Refused("failed", detail=reply[1] or None, completion_ratio=key_ratio(kind, job))
         if kind == "parked":
+            job = _job(reply[6], reply[7], reply[8])
             return Refused(
                 "failed",
                 detail=reply[1],
+                completion_ratio=key_ratio("failed", job),
                 parked_now=True,
                 lost=ExpiredLease(key, reply[3], int(reply[4])),
                 newly_expired=reply[2] == "1",
@@ -304,10 +329,14 @@ class LeaseStore:
         kind = reply[0]
         if kind == "recovered":
             return Recovered(reply[1])
-        if kind == "held":
-            return Refused("held", lease_until_ms=int(reply[1]), detail="lease is live")
-        if kind == "completed":
-            return Refused("completed", detail="key is completed")
+        if kind in ("held", "completed"):
+            job = _job(reply[3], reply[4], reply[5])
+            return Refused(
+                "held" if kind == "held" else "completed",
+                lease_until_ms=int(reply[1]) if reply[1] else None,
+                detail="lease is live" if kind == "held" else "key is completed",
+                completion_ratio=key_ratio(kind, job),
+            )
         if kind == "rate_limited":
             return RateLimited(int(reply[1]))
         raise AssertionError(f"recover.lua returned {reply!r}")

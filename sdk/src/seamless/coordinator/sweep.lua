@@ -4,15 +4,22 @@
 -- ARGV: prefix, limit
 local prefix = ARGV[1]
 local now = now_ms()
-local due = redis.call('ZRANGEBYSCORE', prefix .. 'idx:held', '-inf', now, 'LIMIT', 0,
-  tonumber(ARGV[2]))
-local out = {}
-for _, key in ipairs(due) do
+local held_idx, expired_idx = prefix .. 'idx:held', prefix .. 'idx:expired'
+ensure_types({held_idx, 'zset', expired_idx, 'zset'})
+local due = redis.call('ZRANGEBYSCORE', held_idx, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+-- Read every due lease first (a wrongly typed one fails here, before any write).
+local rows = {}
+for i, key in ipairs(due) do
   local h = prefix .. 'lease:' .. key
-  local cur = redis.call('HMGET', h, 'holder', 'token', 'until', 'state')
-  redis.call('ZREM', prefix .. 'idx:held', key)
+  ensure_types({h, 'hash'})
+  rows[i] = redis.call('HMGET', h, 'holder', 'token', 'until', 'state')
+end
+local out = {}
+for i, key in ipairs(due) do
+  local cur = rows[i]
+  redis.call('ZREM', held_idx, key)
   if cur[4] == 'held' and cur[3] and tonumber(cur[3]) <= now then
-    redis.call('ZADD', prefix .. 'idx:expired', cur[3], key)
+    redis.call('ZADD', expired_idx, cur[3], key)
     table.insert(out, key)
     table.insert(out, cur[1] or '')
     table.insert(out, cur[2] or '')
