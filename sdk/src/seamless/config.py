@@ -57,6 +57,10 @@ ENV_VARS: Mapping[str, str] = {
     "health_attempts": "QMTL_SEAMLESS_HEALTH_ATTEMPTS",
     "health_backoff_seconds": "QMTL_SEAMLESS_HEALTH_BACKOFF",
     "health_timeout_seconds": "QMTL_SEAMLESS_HEALTH_TIMEOUT",
+    # schema registry governance (seed 004): QMTL's variable names
+    "schema_registry_url": "QMTL_SCHEMA_REGISTRY_URL",
+    "validation_mode": "QMTL_SCHEMA_VALIDATION_MODE",
+    "schema_subject": "QMTL_SEAMLESS_SCHEMA_SUBJECT",
 }
 ENV_PREFIX = "QMTL_SEAMLESS_"
 
@@ -93,6 +97,13 @@ EXPECTED: Mapping[str, str] = {
     "health_attempts": "an integer from 1 to 20, e.g. 3",
     "health_backoff_seconds": "a number of seconds >= 0, e.g. 10",
     "health_timeout_seconds": "a number of seconds > 0, e.g. 5",
+    "schema_registry_url": (
+        "an http(s) URL of a Confluent-compatible schema registry, e.g. http://schema-registry:8081"
+    ),
+    "validation_mode": "'canary' or 'strict'",
+    "schema_subject": (
+        "1-128 characters of letters, digits, '.', '_' and '-', e.g. seamless.bars-60"
+    ),
 }
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -184,6 +195,11 @@ class SeamlessConfig(BaseModel):
     health_attempts: int = Field(default=3, ge=1, le=20)
     health_backoff_seconds: float = Field(default=10.0, ge=0, le=600)
     health_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    schema_registry_url: str | None = None
+    validation_mode: Literal["canary", "strict"] = "canary"
+    schema_subject: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length=128
+    )
 
     @field_validator(
         "coordinator_timeout_seconds",
@@ -196,7 +212,7 @@ class SeamlessConfig(BaseModel):
     def _number_not_bool(cls, value: Any) -> Any:
         return _not_a_bool(value)
 
-    @field_validator("coordinator_url", "artifact_endpoint")
+    @field_validator("coordinator_url", "artifact_endpoint", "schema_registry_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -455,9 +471,10 @@ class ConfigDocument:
             section["profile"] = profile
         connectors = self.data.get("connectors")
         if isinstance(connectors, Mapping):
-            worker = connectors.get("seamless_worker_id")
-            if worker is not None and "seamless_worker_id" not in section:
-                section["seamless_worker_id"] = worker
+            for key in ("seamless_worker_id", "schema_registry_url"):
+                value = connectors.get(key)
+                if value is not None and key not in section:
+                    section[key] = value
         return section
 
 
