@@ -84,7 +84,7 @@ def test_canary_records_counts_and_never_blocks() -> None:
     stage = _stage("canary")
     pipeline = ConformancePipeline(partial_ok=False, schema_stage=stage)
     bad = _frame(close=pl.Series(["1", "2"]))
-    out, report = pipeline.normalize(bad, interval=60)
+    _, report = pipeline.normalize(bad, interval=60)
     assert report.schema is not None and report.schema.violations == [
         "field 'close': expected number, got String"
     ]
@@ -113,7 +113,7 @@ def test_unreachable_registry_canary_serves_strict_blocks() -> None:
     _, report = ConformancePipeline(schema_stage=canary).normalize(_frame(), interval=60)
     assert report.schema is not None and "unreachable" in (report.schema.error or "")
     strict = _stage("strict", _DownRegistry())
-    with pytest.raises(SchemaValidationError, match="registry.invalid:8081 unreachable"):
+    with pytest.raises(SchemaValidationError, match=r"registry\.invalid:8081 unreachable"):
         ConformancePipeline(schema_stage=strict).normalize(_frame(), interval=60)
 
 
