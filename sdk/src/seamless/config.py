@@ -160,6 +160,11 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def check_http_url(value: str) -> str:
+    """An http(s) URL with a valid host, bounded; ValueError saying what is wrong."""
+    return _check_url(value, ("http", "https"))
+
+
 def _not_a_bool(value: Any) -> Any:
     """pydantic's lax mode reads `true` as 1; a boolean where a number belongs is a mistake."""
     if isinstance(value, bool):
