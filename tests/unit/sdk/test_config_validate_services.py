@@ -101,7 +101,12 @@ def test_all_covers_every_present_service_section(tmp_path: Path) -> None:
 def test_bad_values_name_the_key(
     tmp_path: Path, target: str, change: dict[str, Any], key: str, expected: str
 ) -> None:
-    base = {"gateway": GATEWAY, "dagmanager": DAGMANAGER, "worldservice": WORLDSERVICE}[target]
+    sections: dict[str, dict[str, Any]] = {
+        "gateway": GATEWAY,
+        "dagmanager": DAGMANAGER,
+        "worldservice": WORLDSERVICE,
+    }
+    base = sections[target]
     code, out = _run(tmp_path, {target: {**base, **change}, "controlbus": BUS}, target)
     assert code == 1, out
     errors = [line for line in out.splitlines() if "  ERROR  " in line]
