@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.coordinator_process import CoordinatorServer
+from lab.registry import SchemaRegistryServer
 from lab.servers import MinioServer, QuestDBServer, RedisServer, ToxiproxyServer
 
 
@@ -51,4 +52,13 @@ def coordinator_server(redis_server: RedisServer) -> Iterator[CoordinatorServer]
     prefix = f"seamless-test-{secrets.token_hex(4)}:"
     server = CoordinatorServer(redis_server.url, key_prefix=prefix)
     with server:
+        yield server
+
+
+# --- the schema registry (issue 14) ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def schema_registry_server() -> Iterator[SchemaRegistryServer]:
+    with SchemaRegistryServer() as server:
         yield server

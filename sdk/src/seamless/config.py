@@ -12,16 +12,18 @@ Every problem is reported as a `ConfigIssue` naming the key, where its value cam
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from seamless import safe_yaml
 from seamless.errors import ConfigError, ConfigSectionMissing
 
 SECTION = "seamless"
@@ -55,6 +57,10 @@ ENV_VARS: Mapping[str, str] = {
     "health_attempts": "QMTL_SEAMLESS_HEALTH_ATTEMPTS",
     "health_backoff_seconds": "QMTL_SEAMLESS_HEALTH_BACKOFF",
     "health_timeout_seconds": "QMTL_SEAMLESS_HEALTH_TIMEOUT",
+    # schema registry governance (seed 004): QMTL's variable names
+    "schema_registry_url": "QMTL_SCHEMA_REGISTRY_URL",
+    "validation_mode": "QMTL_SCHEMA_VALIDATION_MODE",
+    "schema_subject": "QMTL_SEAMLESS_SCHEMA_SUBJECT",
 }
 ENV_PREFIX = "QMTL_SEAMLESS_"
 
@@ -91,12 +97,54 @@ EXPECTED: Mapping[str, str] = {
     "health_attempts": "an integer from 1 to 20, e.g. 3",
     "health_backoff_seconds": "a number of seconds >= 0, e.g. 10",
     "health_timeout_seconds": "a number of seconds > 0, e.g. 5",
+    "schema_registry_url": (
+        "an http(s) URL of a Confluent-compatible schema registry, e.g. http://schema-registry:8081"
+    ),
+    "validation_mode": "'canary' or 'strict'",
+    "schema_subject": (
+        "1-128 characters of letters, digits, '.', '_' and '-', e.g. seamless.bars-60"
+    ),
 }
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# RFC 1123 labels; '_' too, since Docker/compose service names use it.
+_HOST_LABEL_RE = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+MAX_URL_LENGTH = 2048
+MAX_HOSTNAME_LENGTH = 253
+MAX_TEXT_LENGTH = 4096
+_SHOWN_CHARS = 80
+
+
+def _check_host(host: str) -> None:
+    if len(host) > MAX_HOSTNAME_LENGTH:
+        raise ValueError(
+            f"the host is {len(host):,} characters long; a host name is at most "
+            f"{MAX_HOSTNAME_LENGTH}"
+        )
+    if ":" in host:  # an IPv6 literal; urlsplit already took it out of its brackets
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise ValueError(f"{_shown(host)!r} is not a valid IPv6 address") from None
+        return
+    labels = host.rstrip(".").split(".")
+    bad = next((label for label in labels if not _HOST_LABEL_RE.match(label)), None)
+    if bad is not None:
+        raise ValueError(
+            f"host {_shown(host)!r} is not a valid host name (label {_shown(bad)!r}: "
+            "1-63 letters, digits, '-' or '_', not starting or ending with '-')"
+        )
 
 
 def _check_url(value: str, schemes: tuple[str, ...]) -> str:
+    if len(value) > MAX_URL_LENGTH:
+        raise ValueError(f"the URL is {len(value):,} characters long; at most {MAX_URL_LENGTH}")
+    blank = next((i for i, ch in enumerate(value) if ch.isspace() or not ch.isprintable()), None)
+    if blank is not None:
+        raise ValueError(
+            f"the URL contains a space or control character at position {blank + 1} "
+            "(percent-encode it, e.g. %20)"
+        )
     parts = urlsplit(value)
     if parts.scheme not in schemes:
         raise ValueError(f"scheme must be {' or '.join(schemes)}, got {parts.scheme or 'none'!r}")
@@ -106,8 +154,21 @@ def _check_url(value: str, schemes: tuple[str, ...]) -> str:
         raise ValueError(f"bad port: {exc}") from None
     if not parts.hostname:
         raise ValueError("the URL has no host")
+    _check_host(parts.hostname)
     if port == 0:
         raise ValueError("port 0 is not a valid port")
+    return value
+
+
+def check_http_url(value: str) -> str:
+    """An http(s) URL with a valid host, bounded; ValueError saying what is wrong."""
+    return _check_url(value, ("http", "https"))
+
+
+def _not_a_bool(value: Any) -> Any:
+    """pydantic's lax mode reads `true` as 1; a boolean where a number belongs is a mistake."""
+    if isinstance(value, bool):
+        raise ValueError(f"{str(value).lower()} is a boolean, not a number")
     return value
 
 
@@ -118,27 +179,45 @@ class SeamlessConfig(BaseModel):
 
     profile: Profile = "dev"
     coordinator_url: str | None = None
-    coordinator_token: SecretStr | None = Field(default=None, min_length=1)
+    coordinator_token: SecretStr | None = Field(
+        default=None, min_length=1, max_length=MAX_TEXT_LENGTH
+    )
     redis_dsn: str | None = None
     questdb_dsn: str | None = None
     artifact_endpoint: str | None = None
     artifact_bucket: str | None = None
     artifacts_enabled: bool = False
-    artifact_dir: str | None = Field(default=None, min_length=1)
+    artifact_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_LENGTH)
     fingerprint_mode: Literal["canonical", "legacy"] = "canonical"
     publish_fingerprint: bool = True
     preview_fingerprint: bool = False
     early_fingerprint: bool = False
-    sla_preset: str = Field(default="baseline", min_length=1)
-    conformance_preset: str = Field(default="strict-blocking", min_length=1)
-    presets_file: str | None = Field(default=None, min_length=1)
-    seamless_worker_id: str | None = Field(default=None, min_length=1)
+    sla_preset: str = Field(default="baseline", min_length=1, max_length=128)
+    conformance_preset: str = Field(default="strict-blocking", min_length=1, max_length=128)
+    presets_file: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_LENGTH)
+    seamless_worker_id: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_LENGTH)
     coordinator_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
     health_attempts: int = Field(default=3, ge=1, le=20)
     health_backoff_seconds: float = Field(default=10.0, ge=0, le=600)
     health_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    schema_registry_url: str | None = None
+    validation_mode: Literal["canary", "strict"] = "canary"
+    schema_subject: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length=128
+    )
 
-    @field_validator("coordinator_url", "artifact_endpoint")
+    @field_validator(
+        "coordinator_timeout_seconds",
+        "health_attempts",
+        "health_backoff_seconds",
+        "health_timeout_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _number_not_bool(cls, value: Any) -> Any:
+        return _not_a_bool(value)
+
+    @field_validator("coordinator_url", "artifact_endpoint", "schema_registry_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -210,24 +289,51 @@ class ResolvedSection:
 
 
 def redact(key: str, value: Any) -> str:
-    """A value as it may appear in a message: secrets hidden, URL passwords masked."""
+    """A value as it may appear in a message: secrets hidden, URL passwords masked, long
+    values cut short."""
     if key in SECRET_KEYS:
         return "'***'"
     if isinstance(value, str):
-        return repr(mask_url_password(value))
-    return repr(value)
+        return repr(_shown(mask_url_password(value)))
+    return _shown(repr(value))
+
+
+def _shown(text: str) -> str:
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{text[:_SHOWN_CHARS]}… ({len(text):,} chars)"
 
 
 def mask_url_password(value: str) -> str:
-    try:
-        parts = urlsplit(value)
-        if parts.password is None:
-            return value
-        netloc = parts.netloc.rsplit("@", 1)
-        userinfo = netloc[0].split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{userinfo}:***@{netloc[1]}"))
-    except ValueError:
+    """`scheme://user:***@host...`: the password of any URL-like string masked. Works on
+    text urlsplit refuses too (bad ports, spaces), since such a value still gets printed."""
+    span = _password_span(value)
+    if span is None:
         return value
+    return f"{value[: span[0]]}***{value[span[1] :]}"
+
+
+def url_password(value: str) -> str | None:
+    """The password part of a URL-like string, if it has one."""
+    span = _password_span(value)
+    return None if span is None else value[span[0] : span[1]]
+
+
+def _password_span(value: str) -> tuple[int, int] | None:
+    scheme_end = value.find("://")
+    if scheme_end < 0:
+        return None
+    start = scheme_end + 3
+    end = len(value)
+    for sep in "/?#":
+        found = value.find(sep, start)
+        if found >= 0:
+            end = min(end, found)
+    at = value.rfind("@", start, end)
+    colon = value.find(":", start, at) if at >= 0 else -1
+    if colon < 0:
+        return None
+    return colon + 1, at
 
 
 def suggest(name: str, candidates: tuple[str, ...] | list[str]) -> str | None:
@@ -370,16 +476,26 @@ class ConfigDocument:
             section["profile"] = profile
         connectors = self.data.get("connectors")
         if isinstance(connectors, Mapping):
-            worker = connectors.get("seamless_worker_id")
-            if worker is not None and "seamless_worker_id" not in section:
-                section["seamless_worker_id"] = worker
+            for key in ("seamless_worker_id", "schema_registry_url"):
+                value = connectors.get(key)
+                if value is not None and key not in section:
+                    section[key] = value
         return section
+
+
+def _read_bounded(path: Path) -> str:
+    """The file's text; OSError past `safe_yaml.MAX_FILE_BYTES` (read no further)."""
+    with path.open("rb") as handle:
+        raw = handle.read(safe_yaml.MAX_FILE_BYTES + 1)
+    if len(raw) > safe_yaml.MAX_FILE_BYTES:
+        raise OSError(f"larger than {safe_yaml.MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    return raw.decode("utf-8")
 
 
 def read_document(path: Path) -> ConfigDocument:
     """Read and parse a YAML config file; ConfigError (no trace) on any problem."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path)
     except FileNotFoundError:
         raise ConfigError(
             f"--config {path}: no such file; expected the path of a YAML config file",
@@ -395,7 +511,14 @@ def read_document(path: Path) -> ConfigDocument:
             expected="a readable UTF-8 YAML file",
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml.load(text)
+    except safe_yaml.YamlLimitError as exc:
+        raise ConfigError(
+            f"{exc.path} (from {path}, line {exc.line}): {exc.problem}; expected {exc.expected}",
+            key=exc.path,
+            source=str(path),
+            expected=exc.expected,
+        ) from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)

@@ -15,13 +15,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from seamless.errors import ConformancePipelineError
 from seamless.fetcher import BAR_SCHEMA
 from seamless.presets import load_presets
+
+if TYPE_CHECKING:
+    from seamless.schema_registry.stage import SchemaDiagnostics, SchemaStage
 
 CONFORMANCE_VERSION = "1"
 FLAG_TYPES = (
@@ -59,6 +62,8 @@ class ConformanceReport:
     warnings: list[str] = field(default_factory=list)
     rows_in: int = 0
     rows_out: int = 0
+    # The schema stage's verdict (registry governance); never a flag, so canary never blocks.
+    schema: SchemaDiagnostics | None = None
 
     @property
     def flagged(self) -> bool:
@@ -72,6 +77,8 @@ class ConformanceReport:
     def merge(self, other: ConformanceReport) -> None:
         self.flags.update(other.flags)
         self.warnings.extend(other.warnings)
+        if other.schema is not None:
+            self.schema = other.schema
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +87,7 @@ class ConformanceReport:
             "rows_in": self.rows_in,
             "rows_out": self.rows_out,
             "version": CONFORMANCE_VERSION,
+            "schema": None if self.schema is None else self.schema.as_dict(),
         }
 
 
@@ -108,10 +116,17 @@ class ConformancePipeline:
     partial_ok: bool = False
     schema: dict[str, type[pl.DataType]] = field(default_factory=lambda: dict(BAR_SCHEMA))
     interval_s: int | None = None
+    # Registry governance: the raw frame checked against its subject's approved schema
+    # before any cast could hide a mismatch (see seamless.schema_registry.stage).
+    schema_stage: SchemaStage | None = None
 
     @classmethod
     def preset(
-        cls, name: str, presets_file: str | None = None, config_dir: Path | None = None
+        cls,
+        name: str,
+        presets_file: str | None = None,
+        config_dir: Path | None = None,
+        schema_stage: SchemaStage | None = None,
     ) -> ConformancePipeline:
         found = load_presets(presets_file, config_dir).conformance_preset(name)
         interval = None if found.interval_ms is None else max(1, found.interval_ms // 1000)
@@ -119,12 +134,15 @@ class ConformancePipeline:
             partial_ok=found.partial_ok,
             schema=_schema_from_preset(found.schema_.fields),
             interval_s=interval,
+            schema_stage=schema_stage,
         )
 
     def normalize(
         self, frame: pl.DataFrame, *, interval: int | None = None, detect_gaps: bool = True
     ) -> tuple[pl.DataFrame, ConformanceReport]:
         report = ConformanceReport(rows_in=frame.height)
+        if self.schema_stage is not None:
+            self.schema_stage.enforce(frame.schema, report)
         grid = self.interval_s or interval
         if "ts" not in frame.columns:
             report.flag("missing_column", 1, "column 'ts' missing: no bar can be placed")

@@ -161,3 +161,26 @@ class LeaseNotGranted(SeamlessError):
 class CoordinatorStartupError(CoordinatorUnavailable):
     """Prod start-up stopped: the coordinator never passed its health check within the
     bounded retries. Prod never falls back to an in-memory stub."""
+
+
+# --- schema registry governance -------------------------------------------------------
+
+
+class SchemaRegistryError(SeamlessError):
+    """The schema registry refused a request or answered something unusable. ``url`` is the
+    request's URL (credentials masked), ``status`` the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, url: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+
+class SchemaRegistryUnavailable(SchemaRegistryError):
+    """The registry could not answer: network error, timeout or a 5xx."""
+
+
+class SchemaValidationError(ConformancePipelineError):
+    """Strict mode: a frame violates its subject's approved schema, or no approved schema
+    could be had. A conformance block, so a backfill batch is not stored and its lease is
+    failed, as for any other blocking conformance flag."""

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from seamless import safe_yaml
 from seamless.config import ConfigIssue, ResolvedSection, SeamlessConfig, suggest
 from seamless.errors import PresetError
 
@@ -141,7 +142,14 @@ def load_presets(presets_file: str | None = None, config_dir: Path | None = None
 def parse_presets(text: str, *, origin: str) -> Presets:
     expected = "a mapping with sla_presets and conformance_presets, like the packaged file"
     try:
-        data: Any = yaml.safe_load(text)
+        data: Any = safe_yaml.load(text)
+    except safe_yaml.YamlLimitError as exc:
+        raise PresetError(
+            f"presets file {origin}: {exc}",
+            key="seamless.presets_file",
+            source=origin,
+            expected=expected,
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -43,6 +43,7 @@ from seamless.errors import (
     CoordinatorUnavailable,
     CoverageUnavailable,
     InvalidRequestError,
+    SchemaValidationError,
     SeamlessError,
 )
 from seamless.fetcher import DataFetcher, empty_bars
@@ -476,10 +477,12 @@ class _Request:
         if task in done:
             report = task.result()
             self.backfill_report = report
-            if report.blocked and not self.p.conformance.partial_ok:
+            # Strict schema governance blocks whatever partial_ok says (issue 14).
+            strict = [b for b in report.blocked if isinstance(b, SchemaValidationError)]
+            if strict or (report.blocked and not self.p.conformance.partial_ok):
                 # A blocked batch is bad data, not a slow or partial backfill: raise it, as
                 # the seeds ask (ConformancePipelineError unless partial_ok).
-                blocked = report.blocked[0]
+                blocked = (strict or report.blocked)[0]
                 if isinstance(blocked.report, ConformanceReport):
                     self.p.last_conformance_report = blocked.report
                 raise blocked

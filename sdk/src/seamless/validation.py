@@ -29,6 +29,7 @@ from seamless.config import (
     section_issues,
     suggest,
     unknown_env_vars,
+    url_password,
 )
 from seamless.errors import CoordinatorError
 from seamless.health import HealthPolicy, check_health_sync
@@ -291,7 +292,7 @@ class _SeamlessValidation:
                     _ok(
                         SEAMLESS_TARGET,
                         key,
-                        f"{value} (from {resolved.source_of(key)})",
+                        f"{mask_url_password(value)} (from {resolved.source_of(key)})",
                     )
                 )
                 health = self._health(settings, prod)
@@ -357,12 +358,13 @@ class _SeamlessValidation:
             return _error(
                 SEAMLESS_TARGET,
                 key,
-                f"{shown} ({origin}): unreachable: {_one_line(exc)}",
+                f"{shown} ({origin}): unreachable: {_scrub(_one_line(exc), value)}",
             )
         return _ok(SEAMLESS_TARGET, key, f"{shown} ({origin}): {detail}")
 
     def _health(self, settings: SeamlessConfig, prod: bool) -> CheckResult:
-        url = settings.coordinator_url or ""
+        raw = settings.coordinator_url or ""
+        url = mask_url_password(raw)
         if self.offline:
             return _warn(SEAMLESS_TARGET, "health", f"GET {url}/healthz: not contacted (offline)")
         # Prod gets the start-up retries; dev only needs to know if it works now.
@@ -372,10 +374,10 @@ class _SeamlessValidation:
             timeout_seconds=settings.health_timeout_seconds,
         )
         try:
-            attempts = check_health_sync(url, policy, settings.token)
+            attempts = check_health_sync(raw, policy, settings.token)
         except CoordinatorError as exc:
             tried = f" after {policy.attempts} attempt(s)"
-            hint = f"{_one_line(exc)}{tried}"
+            hint = f"{_scrub(_one_line(exc), raw)}{tried}"
             if prod:
                 return _error(SEAMLESS_TARGET, "health", hint + "; prod start-up would fail")
             return _warn(
@@ -387,13 +389,14 @@ class _SeamlessValidation:
 
     def _auth(self, settings: SeamlessConfig, prod: bool) -> CheckResult:
         """/healthz is public, so check the token on an authenticated read-only route."""
-        url = f"{settings.coordinator_url}/v1/leases/{quote(AUTH_PROBE_KEY, safe='')}"
+        raw = f"{settings.coordinator_url}/v1/leases/{quote(AUTH_PROBE_KEY, safe='')}"
+        url = mask_url_password(raw)
         headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
         where = "coordinator_token" if settings.token else "no coordinator_token"
         try:
-            response = httpx.get(url, headers=headers, timeout=settings.health_timeout_seconds)
+            response = httpx.get(raw, headers=headers, timeout=settings.health_timeout_seconds)
         except httpx.HTTPError as exc:
-            return _warn(SEAMLESS_TARGET, "auth", f"GET {url}: {_one_line(exc)}")
+            return _warn(SEAMLESS_TARGET, "auth", f"GET {url}: {_scrub(_one_line(exc), raw)}")
         if response.status_code in (401, 403):
             hint = (
                 f"the coordinator refused {where} (HTTP {response.status_code}); set "
@@ -412,6 +415,14 @@ class _SeamlessValidation:
                 f"GET {url} answered HTTP {response.status_code}; token not verified",
             )
         return _ok(SEAMLESS_TARGET, "auth", f"{where} accepted")
+
+
+def _scrub(text: str, raw_url: str) -> str:
+    """`text` (an error from a client library) with the URL's password masked, whether
+    the library quoted the whole URL or only the password."""
+    text = text.replace(raw_url, mask_url_password(raw_url))
+    password = url_password(raw_url)
+    return text.replace(password, "***") if password else text
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,8 +1,10 @@
 """`seamless config ...` commands.
 
-`seamless config validate --config FILE --target {schema,seamless,all} [--offline] [--json]`
-prints one line per check (`target  check  OK|WARN|ERROR  hint`) and exits 0 when nothing is
-an ERROR, 1 when something is, and 2 when a requested target's section is missing.
+`seamless config validate --config FILE --target
+{schema,seamless,gateway,dagmanager,worldservice,all} [--offline] [--json]` prints one line
+per check (`target  check  OK|WARN|ERROR  hint`) and exits 0 when nothing is an ERROR, 1
+when something is, and 2 when a requested target's section is missing. `all` checks every
+service section the file has (a QMTL service's config.yml holds only its own).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.text import Text
 
 from seamless.config import SECTION, ConfigDocument, read_document
 from seamless.errors import ConfigError, ConfigSectionMissing
+from seamless.service_validation import SERVICE_TARGETS, validate_service
 from seamless.validation import (
     SCHEMA_TARGET,
     SEAMLESS_TARGET,
@@ -41,6 +44,9 @@ _STYLES = {"OK": "green", "WARN": "yellow", "ERROR": "bold red"}
 class Target(StrEnum):
     schema = "schema"
     seamless = "seamless"
+    gateway = "gateway"
+    dagmanager = "dagmanager"
+    worldservice = "worldservice"
     all = "all"
 
 
@@ -58,7 +64,8 @@ def validate(
     ] = False,
 ) -> None:
     """Check a config file: keys, types, profile rules and (unless --offline) that the
-    coordinator, Redis, QuestDB and the artifact store answer."""
+    coordinator, Redis, QuestDB and the artifact store answer; for gateway, dagmanager and
+    worldservice their DSNs, ControlBus brokers and topic prefix, and that each answers."""
     results, code = run_validation(config, target, offline=offline)
     _print(results, as_json)
     raise typer.Exit(code)
@@ -85,6 +92,20 @@ def run_validation(path: Path, target: Target, *, offline: bool) -> tuple[list[C
         seen = {(r.check, r.hint) for r in results}
         # `all` already reported the section's schema problems under `schema`.
         results.extend(r for r in seamless if (r.check, r.hint) not in seen)
+    for service in SERVICE_TARGETS:
+        if target == Target.all and service not in document.data:
+            continue
+        if target in (Target(service), Target.all):
+            if service not in document.data:
+                absent = CheckResult(
+                    service,
+                    service,
+                    "ERROR",
+                    f"{path}: no '{service}' section (the bundle renders it into the "
+                    f"{service}'s own config.yml)",
+                )
+                return [*results, absent], EXIT_SECTION_MISSING
+            results.extend(validate_service(service, document.data, offline=offline, source=source))
     code = EXIT_ERROR if overall_status(results) == "error" else EXIT_OK
     return results, code
 
