@@ -1,4 +1,4 @@
-"""Scenario 15: the schema registry is unreachable while the SDK validates frames."""
+"""Scenario 16: the schema registry is unreachable while the SDK validates frames."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ FAILURES = "seamless_schema_validation_failures_total"
 
 
 @pytest.mark.scenario(
-    15,
+    16,
     "Schema registry unreachable",
     fault="the registry process is stopped after the approved schema was registered "
     "(connection refused on every look-up)",
