@@ -483,8 +483,13 @@ def build_catalog(config: StackConfig) -> Catalog:
     if config.coordinator_enabled:
         services.append(_coordinator(config, ep, hp, data_edges))
 
+    # A stack without QMTL's services (`qmtl: false`, e.g. the partial stack) runs no
+    # ControlBus either: only gateway, dagmanager and worldservice use it.
+    if not config.qmtl:
+        services = [s for s in services if s.name not in (GATEWAY, DAGMANAGER, WORLDSERVICE)]
+
     # ControlBus ----------------------------------------------------------------------------
-    if config.kafka is None:
+    if config.kafka is None and config.qmtl:
         services.append(_controlbus(config, hp))
 
     # Data stores ---------------------------------------------------------------------------

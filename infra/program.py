@@ -67,9 +67,55 @@ def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict
         "artifact_secret_key": credentials.values["objectstore.seamless-sdk.secret_key"],
         "coordinator_token": credentials.values["coordinator.token"],
     }
-    return pulumi.Output.secret(
-        pulumi.Output.all(**secret_parts).apply(lambda s: {"seamless": {**section, **s}})
-    )
+    # The SDK reads QuestDB over the PostgreSQL wire, which needs the server's credentials
+    # (found on the real engine: a DSN without them is refused).
+    questdb_password = credentials.values.get("questdb")
+    if questdb_password is not None:
+        secret_parts["questdb_password"] = questdb_password
+    qdb_user = catalog.config.questdb.username if catalog.config.questdb else "admin"
+
+    def assemble(s: dict[str, str]) -> dict[str, Any]:
+        out = {**section, **s}
+        password = out.pop("questdb_password", None)
+        if password is not None:
+            parts = urlsplit(str(out.get("questdb_dsn") or ep.questdb_dsn))
+            netloc = f"{qdb_user}:{password}@{parts.hostname}:{parts.port or 8812}"
+            out["questdb_dsn"] = parts._replace(netloc=netloc).geturl()
+        return {"seamless": out}
+
+    return pulumi.Output.secret(pulumi.Output.all(**secret_parts).apply(assemble))
+
+
+HOST_REWRITTEN_KEYS = ("coordinator_url", "redis_dsn", "questdb_dsn", "artifact_endpoint")
+
+
+def host_sdk_config(
+    catalog: Catalog, sdk: pulumi.Output[dict[str, Any]]
+) -> pulumi.Output[dict[str, Any]]:
+    """`sdk` with every in-network endpoint replaced by its port published on 127.0.0.1:
+    what a client on the Docker host itself (a test, the load gate) dials."""
+    published = {
+        (svc.name, p.port): p.host_port
+        for svc in catalog
+        for p in svc.ports
+        if p.host_port is not None
+    }
+
+    def rewrite(doc: dict[str, Any]) -> dict[str, Any]:
+        section = dict(doc["seamless"])
+        for key in HOST_REWRITTEN_KEYS:
+            if not section.get(key):
+                continue
+            parts = urlsplit(str(section[key]))
+            host_port = published.get((parts.hostname or "", parts.port or 0))
+            if host_port is None:
+                continue
+            userinfo = parts.netloc.rpartition("@")[0]
+            netloc = (f"{userinfo}@" if userinfo else "") + f"127.0.0.1:{host_port}"
+            section[key] = parts._replace(netloc=netloc).geturl()
+        return {"seamless": section}
+
+    return pulumi.Output.secret(sdk.apply(rewrite))
 
 
 class SeamlessBundle(pulumi.ComponentResource):
@@ -144,6 +190,8 @@ def deploy(config: StackConfig) -> SeamlessBundle:
     bundle = SeamlessBundle("seamless", config)
     pulumi.export("endpoints", bundle.endpoints)
     pulumi.export("sdkConfig", bundle.sdk_config)
+    if config.platform == "docker" and config.expose_host_ports:
+        pulumi.export("hostSdkConfig", host_sdk_config(bundle.catalog, bundle.sdk_config))
     pulumi.export("services", list(bundle.catalog.names))
     pulumi.export("resourceCount", bundle.settled().apply(len))
     return bundle

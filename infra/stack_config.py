@@ -39,8 +39,11 @@ DEFAULT_IMAGES: dict[str, str] = {
     "questdb": "questdb/questdb:8.1.4",
     "minio": "minio/minio:RELEASE.2024-10-13T13-34-11Z",
     "minio-client": "minio/mc:RELEASE.2024-10-08T09-37-26Z",  # the in-cluster bootstrap Job
+    "prometheus": "prom/prometheus:v3.1.0",
 }
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# QMTL's own images cannot be built here; `qmtl: false` leaves these out of a stack.
+QMTL_SERVICES = ("gateway", "dagmanager", "worldservice")
 
 
 class StackConfigError(ValueError):
@@ -96,6 +99,7 @@ class StackConfig:
     kafka: ExternalKafka | None = None
     minio_admin_endpoint: str = "localhost:9000"  # where the minio provider reaches MinIO
     expose_host_ports: bool = False  # docker only: publish ports on the host
+    qmtl: bool = True  # run gateway/dagmanager/worldservice (and the ControlBus they share)
     storage_class: str | None = None
     grafana_namespace_label: str = "grafana_dashboard"
     credential_source: CredentialSource = "random"
@@ -267,6 +271,15 @@ def parse_stack_config(
             )
         stack_credentials = parsed
 
+    qmtl = raw.get("qmtl", True)
+    if not isinstance(qmtl, bool):
+        raise StackConfigError(f"{PROJECT}:qmtl is {qmtl!r}; expected true or false")
+    if not qmtl and profile == "prod":
+        raise StackConfigError(
+            f"{PROJECT}:qmtl is false, refused in prod: the prod bundle runs "
+            f"{', '.join(QMTL_SERVICES)}; point images.<service> at your own images instead"
+        )
+
     warnings: list[str] = []
     if not seamless.get("coordinator_url") and profile == "dev":
         warnings.append(
@@ -292,6 +305,7 @@ def parse_stack_config(
         kafka=kafka,
         minio_admin_endpoint=str(raw.get("minioAdminEndpoint", "localhost:9000")),
         expose_host_ports=bool(raw.get("exposeHostPorts", platform == "docker")),
+        qmtl=qmtl,
         storage_class=(str(raw["storageClass"]) if raw.get("storageClass") else None),
         credential_source=credential_source,  # type: ignore[arg-type]
         stack_credentials=stack_credentials,
@@ -315,6 +329,7 @@ CONFIG_KEYS = (
     "minioAdminEndpoint",
     "exposeHostPorts",
     "storageClass",
+    "qmtl",
 )
 SECRET_KEYS = ("questdbPassword", "redisAdminPassword", "credentials")
 
@@ -347,3 +362,5 @@ def load_stack_config() -> StackConfig:
 
 _OBJECT_KEYS = frozenset({"seamless", "images", "controlbus", "objectStore", "questdb", "redis"})
 _BOOL_KEYS = frozenset({"pushCoordinatorImage", "buildCoordinatorImage", "exposeHostPorts"})
+
+_BOOL_KEYS = frozenset({"pushCoordinatorImage", "exposeHostPorts", "qmtl"})

@@ -73,7 +73,8 @@ class LoadTarget:
 def _section(data: Any, origin: str) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise _error("top level", origin, "the file must hold a mapping")
-    for outputs_key in ("sdkConfig", "sdk_config"):
+    # hostSdkConfig (Docker stacks): the same config with endpoints on 127.0.0.1 ports.
+    for outputs_key in ("hostSdkConfig", "sdkConfig", "sdk_config"):
         if outputs_key in data:
             data = data[outputs_key]
             if not isinstance(data, Mapping):

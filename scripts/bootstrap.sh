@@ -114,6 +114,9 @@ if [ ! -f "$questdb_jar" ]; then
 fi
 ln -sf "$questdb_jar" "$tools/questdb/questdb.jar"
 
+# --- Docker engine + mmdebstrap (the engine tests' dev stack on a real dockerd) -------------
+bash "$root/scripts/docker-bootstrap.sh" || die "could not install the Docker engine packages"
+
 # --- checkov in a virtualenv of its own (its pins clash with Pulumi's) -----------------------
 run_logged checkov-venv bash "$root/scripts/checkov-venv.sh" \
   || die "could not install checkov's virtualenv: is PyPI reachable?"

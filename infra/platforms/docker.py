@@ -5,9 +5,19 @@ service replica with its health check, memory/CPU limits, read-only root filesys
 the image allows it, and every secret delivered as a file upload (never an env var). The
 coordinator image is built from `sdk/Dockerfile`. A Prometheus container loads the scrape
 config and alert rules.
+
+Files (config and secrets) never go into a service container by upload: Docker refuses
+any upload into a container created read-only (`container rootfs is marked read-only`; the
+provider uploads at `/`). Instead every directory a service gets files in is a volume
+(`files_dirs`; a declared volume that already holds the path serves it), filled by a
+*files* container: the same image, created and never started, not read-only, holding the
+uploads. The service container mounts those volumes (files volumes read-only) and keeps
+its read-only root filesystem.
 """
 
 from __future__ import annotations
+
+import posixpath
 
 import pulumi
 import pulumi_docker as docker
@@ -16,12 +26,33 @@ from infra.catalog import Catalog, ServiceSpec
 from infra.components.identity import Credentials
 from infra.observability import ObservabilityAssets
 
-PROMETHEUS_IMAGE = "prom/prometheus:v3.1.0"
 PROMETHEUS_PORT = 9090
 
 
 def _cpus(limit: str) -> str:
     return str(int(limit[:-1]) / 1000) if limit.endswith("m") else limit
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def files_dirs(svc: ServiceSpec) -> list[str]:
+    """The directories `svc` gets uploaded files in that none of its volumes holds: each
+    becomes a volume of its own, so the upload works with a read-only root filesystem."""
+    paths = [cfg.path for cfg in svc.config_files]
+    paths += [item.file for item in svc.secrets if item.file is not None]
+    dirs = {
+        posixpath.dirname(path)
+        for path in paths
+        if not any(_under(path, vol.mount_path) for vol in svc.volumes)
+    }
+    # A directory inside another one already listed is served by that one's volume.
+    return sorted(d for d in dirs if not any(o != d and _under(d, o) for o in dirs))
+
+
+def _slug(path: str) -> str:
+    return path.strip("/").replace("/", "-").replace(".", "") or "root"
 
 
 def healthcheck(svc: ServiceSpec) -> docker.ContainerHealthcheckArgs:
@@ -40,6 +71,7 @@ class DockerService(pulumi.ComponentResource):
 
     volumes: dict[str, docker.Volume]
     containers: list[docker.Container]
+    files_containers: list[docker.Container]  # carry the uploads (never started)
 
     def __init__(
         self,
@@ -54,6 +86,7 @@ class DockerService(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.volumes = {}
         self.containers = []
+        self.files_containers = []
         uploads: list[docker.ContainerUploadArgs] = [
             docker.ContainerUploadArgs(file=cfg.path, content=cfg.content, permissions="0555")
             for cfg in svc.config_files
@@ -72,9 +105,13 @@ class DockerService(pulumi.ComponentResource):
                     owner=str(svc.run_as_user),
                 )
             )
+        dirs = files_dirs(svc)
+        targets = [cfg.path for cfg in svc.config_files]
+        targets += [item.file for item in svc.secrets if item.file is not None]
         for replica in range(svc.replicas):
             hostname = svc.name if svc.replicas == 1 else f"{svc.name}-{replica}"
             mounts: list[docker.ContainerVolumeArgs] = []
+            seeded: list[docker.ContainerVolumeArgs] = []  # what the files container mounts
             for vol in svc.volumes:
                 volume = docker.Volume(
                     f"{name}-{replica}-{vol.name}",
@@ -83,11 +120,50 @@ class DockerService(pulumi.ComponentResource):
                     opts=child,
                 )
                 self.volumes[f"{hostname}/{vol.name}"] = volume
+                mount = docker.ContainerVolumeArgs(
+                    volume_name=volume.name, container_path=vol.mount_path
+                )
+                mounts.append(mount)
+                if any(_under(t, vol.mount_path) for t in targets):
+                    seeded.append(mount)
+            for directory in dirs:
+                volume = docker.Volume(
+                    f"{name}-{replica}-files-{_slug(directory)}",
+                    name=f"seamless-{hostname}-files-{_slug(directory)}",
+                    labels=[docker.VolumeLabelArgs(label="seamless-stack", value=svc.name)],
+                    opts=child,
+                )
+                self.volumes[f"{hostname}/files:{directory}"] = volume
+                seeded.append(
+                    docker.ContainerVolumeArgs(volume_name=volume.name, container_path=directory)
+                )
                 mounts.append(
                     docker.ContainerVolumeArgs(
-                        volume_name=volume.name, container_path=vol.mount_path
+                        volume_name=volume.name, container_path=directory, read_only=True
                     )
                 )
+            # A scratch path that is also a files directory is served by its volume.
+            scratch = [p for p in svc.scratch_paths if p not in dirs]
+            after: list[pulumi.Resource] = []
+            if uploads:
+                # Created, never started: it only carries the uploads into the volumes.
+                files = docker.Container(
+                    f"{name}-{replica}-files",
+                    name=f"{hostname}-files",
+                    image=image,
+                    start=False,
+                    must_run=False,
+                    network_mode="none",
+                    volumes=seeded,
+                    uploads=uploads,
+                    labels=[
+                        docker.ContainerLabelArgs(label="seamless-stack", value=svc.name),
+                        docker.ContainerLabelArgs(label="seamless-role", value="files"),
+                    ],
+                    opts=child,
+                )
+                self.files_containers.append(files)
+                after.append(files)
             ports = [
                 docker.ContainerPortArgs(internal=p.port, external=p.host_port, ip="127.0.0.1")
                 for p in svc.ports
@@ -102,8 +178,7 @@ class DockerService(pulumi.ComponentResource):
                 command=[*svc.command, *svc.args] if (svc.command or svc.args) else None,
                 ports=ports,
                 volumes=mounts,
-                uploads=uploads,
-                tmpfs={path: "rw,size=256m" for path in svc.scratch_paths},
+                tmpfs={path: "rw,size=256m" for path in scratch},
                 read_only=svc.read_only_root,
                 user=f"{svc.run_as_user}:{svc.run_as_user}",
                 memory=svc.resources.memory_limit_mi,
@@ -120,7 +195,7 @@ class DockerService(pulumi.ComponentResource):
                     docker.ContainerNetworksAdvancedArgs(name=network.name, aliases=[svc.name])
                 ],
                 labels=[docker.ContainerLabelArgs(label="seamless-stack", value=svc.name)],
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
             self.containers.append(container)
         self.register_outputs({"containers": [c.name for c in self.containers]})
@@ -181,7 +256,7 @@ class DockerPlatform(pulumi.ComponentResource):
         self.prometheus = docker.Container(
             f"{name}-prometheus",
             name="prometheus",
-            image=PROMETHEUS_IMAGE,
+            image=catalog.config.images["prometheus"],
             command=[
                 "--config.file=/etc/prometheus/prometheus.yml",
                 "--storage.tsdb.path=/prometheus",

@@ -1,0 +1,1 @@
+"""Local image builds for the Docker platform (see images/build.py)."""

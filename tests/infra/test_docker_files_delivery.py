@@ -1,0 +1,100 @@
+"""The Docker platform under Pulumi's mock engine: files reach read-only containers without
+an upload into them (dockerd refuses those), and the partial stack leaves QMTL out.
+
+tests/engine/docker runs the same declarations on a real dockerd."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pulumi
+import pytest
+
+from infra.stack_config import StackConfigError, parse_stack_config
+from tests.infra.harness import ProgramRun, run_program, stack_file_config
+
+pytestmark = pytest.mark.infra
+
+CONTAINER = "docker:index/container:Container"
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _check_files_delivery(run: ProgramRun) -> None:
+    containers = {c.inputs["name"]: c.inputs for c in run.mocks.of_type(CONTAINER)}
+    files = {n: c for n, c in containers.items() if c.get("start") is False}
+    assert files, "no files containers declared"
+    for name, inputs in containers.items():
+        assert not (inputs.get("readOnly") and inputs.get("uploads")), (
+            f"{name}: read-only and uploads (dockerd refuses the upload)"
+        )
+    for name, inputs in files.items():
+        service = containers[name.removesuffix("-files")]
+        assert inputs.get("networkMode") == "none" and not inputs.get("mustRun"), name
+        assert inputs["image"] == service["image"], name
+        seeded = {v["volumeName"]: v["containerPath"] for v in inputs["volumes"]}
+        mounted = {v["volumeName"]: v for v in service["volumes"]}
+        for upload in inputs["uploads"]:
+            holders = [vol for vol, path in seeded.items() if _under(upload["file"], path)]
+            assert holders, (name, upload["file"], "lands in no volume")
+            for vol in holders:  # the service sees the same volume at the same path
+                assert mounted[vol]["containerPath"] == seeded[vol], (name, vol)
+        for vol, mount in mounted.items():
+            if "-files-" in vol:
+                assert mount.get("readOnly") is True, (name, vol)
+
+
+@pytest.mark.parametrize("stack", ["dev", "partial"])
+@pulumi.runtime.test
+def test_files_reach_read_only_containers_through_files_volumes(stack: str) -> pulumi.Output[Any]:
+    run = run_program(stack, stack_file_config(stack))
+    return run.bundle.settled().apply(lambda _: _check_files_delivery(run))
+
+
+@pulumi.runtime.test
+def test_partial_stack_runs_the_seed_services_on_local_images() -> pulumi.Output[Any]:
+    config = stack_file_config("partial")
+    run = run_program("partial", config)
+
+    async def outputs() -> dict[str, Any]:
+        await run.bundle.settled().future()
+        return {
+            "host": await run.outputs["hostSdkConfig"].future(),
+            "secret": await run.outputs["hostSdkConfig"].is_secret(),
+        }
+
+    def check(out: dict[str, Any]) -> None:
+        services = {
+            c.inputs["name"]: c.inputs
+            for c in run.mocks.of_type(CONTAINER)
+            if c.inputs.get("start") is not False
+        }
+        assert set(services) == {"seamless-coordinator", "redis", "questdb", "minio", "prometheus"}
+        for name, inputs in services.items():
+            ref = inputs["image"]
+            assert ref.startswith("seamless-local/"), (name, ref)
+        assert services["seamless-coordinator"]["image"] == config["coordinatorImage"]
+        assert services["prometheus"]["image"] == config["images"]["prometheus"]
+        host = out["host"]["seamless"]
+        assert out["secret"] is True
+        for key in ("coordinator_url", "redis_dsn", "questdb_dsn", "artifact_endpoint"):
+            assert urlsplit(host[key]).hostname == "127.0.0.1", (key, host[key])
+        # the SDK reads QuestDB over the PG wire: the DSN carries its credentials
+        assert urlsplit(host["questdb_dsn"]).password, "questdb_dsn without credentials"
+
+    return pulumi.Output.from_input(outputs()).apply(check)
+
+
+def test_prod_refuses_to_leave_qmtl_out() -> None:
+    raw = {**stack_file_config("prod"), "qmtl": False}
+    with pytest.raises(StackConfigError, match="qmtl is false, refused in prod"):
+        parse_stack_config(raw, stack="prod")
+
+
+def test_qmtl_must_be_a_boolean() -> None:
+    raw = {**stack_file_config("partial"), "qmtl": "no"}
+    with pytest.raises(StackConfigError, match="qmtl is 'no'; expected true or false"):
+        parse_stack_config(raw, stack="partial")
