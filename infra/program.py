@@ -78,7 +78,7 @@ def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict
         out = {**section, **s}
         password = out.pop("questdb_password", None)
         if password is not None:
-            parts = urlsplit(str(out.get("questdb_dsn") or ep.questdb_dsn))
+            parts = urlsplit(str(out.get("questdb_dsn") or catalog.endpoints.questdb_dsn))
             netloc = f"{qdb_user}:{password}@{parts.hostname}:{parts.port or 8812}"
             out["questdb_dsn"] = parts._replace(netloc=netloc).geturl()
         return {"seamless": out}
