@@ -247,6 +247,14 @@ def parse_stack_config(
             ),
         )
 
+    qmtl = raw.get("qmtl", True)
+    if not isinstance(qmtl, bool):
+        raise StackConfigError(f"{PROJECT}:qmtl is {qmtl!r}; expected true or false")
+    if not qmtl and profile == "prod":
+        raise StackConfigError(
+            f"{PROJECT}:qmtl is false, refused in prod: the prod bundle runs "
+            f"{', '.join(QMTL_SERVICES)}; point images.<service> at your own images instead"
+        )
     credential_source = _choice(
         raw.get("credentialSource", "random"), "credentialSource", ("random", "stack")
     )
@@ -270,15 +278,6 @@ def parse_stack_config(
                 f"run `python -m infra.credentials --stack {stack}` to rewrite it"
             )
         stack_credentials = parsed
-
-    qmtl = raw.get("qmtl", True)
-    if not isinstance(qmtl, bool):
-        raise StackConfigError(f"{PROJECT}:qmtl is {qmtl!r}; expected true or false")
-    if not qmtl and profile == "prod":
-        raise StackConfigError(
-            f"{PROJECT}:qmtl is false, refused in prod: the prod bundle runs "
-            f"{', '.join(QMTL_SERVICES)}; point images.<service> at your own images instead"
-        )
 
     warnings: list[str] = []
     if not seamless.get("coordinator_url") and profile == "dev":

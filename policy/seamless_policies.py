@@ -190,7 +190,9 @@ def probes_present(resource_type: str, props: Mapping[str, Any], urn: str = "") 
             missing = [p for p in ("readinessProbe", "livenessProbe") if not c.get(p)]
             if missing:
                 out.append(f"container {c.get('name')!r} has no {' / '.join(missing)}")
-    elif resource_type == DOCKER_CONTAINER:
+    elif resource_type == DOCKER_CONTAINER and props.get("start") is not False:
+        # A container created and never started (the dev stack's files carriers) runs
+        # nothing to probe.
         tests = (props.get("healthcheck") or {}).get("tests") or []
         if not tests or tests == ["NONE"]:
             out.append(f"container {props.get('name')!r} has no health check")

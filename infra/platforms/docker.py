@@ -37,6 +37,10 @@ def _under(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
+FILES_CONTAINER_MEMORY_MI = 32
+FILES_CONTAINER_CPUS = "0.1"
+
+
 def files_dirs(svc: ServiceSpec) -> list[str]:
     """The directories `svc` gets uploaded files in that none of its volumes holds: each
     becomes a volume of its own, so the upload works with a read-only root filesystem."""
@@ -154,6 +158,9 @@ class DockerService(pulumi.ComponentResource):
                     start=False,
                     must_run=False,
                     network_mode="none",
+                    # Never started, but limited like every container (should one be started).
+                    memory=FILES_CONTAINER_MEMORY_MI,
+                    cpus=FILES_CONTAINER_CPUS,
                     volumes=seeded,
                     uploads=uploads,
                     labels=[

@@ -163,3 +163,12 @@ def test_prod_needs_default_deny_and_an_allow_policy_per_workload() -> None:
     other = copy.deepcopy(deployment())
     other["metadata"]["namespace"] = "elsewhere"
     assert network_policy_in_prod([StackResource(DEPLOYMENT, other, PROD), deny, allow])
+
+
+def test_a_never_started_docker_container_needs_no_health_check() -> None:
+    from seamless_policies import DOCKER_CONTAINER, probes_present
+
+    assert probes_present(DOCKER_CONTAINER, {"name": "redis-files", "start": False}) == []
+    assert probes_present(DOCKER_CONTAINER, {"name": "redis"}) == [
+        "container 'redis' has no health check"
+    ]

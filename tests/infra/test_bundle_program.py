@@ -40,7 +40,7 @@ EXPECTED_DEV_TYPES = {
     "docker:index/image:Image": 1,
     "docker:index/network:Network": 1,
     # 4 data volumes + 9 files volumes (uploads into read-only containers land in volumes)
-    "docker:index/volume:Volume": 13,
+    "docker:index/volume:Volume": 12,
     "minio:index/iamPolicy:IamPolicy": 4,
     "minio:index/iamUser:IamUser": 4,
     "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 4,
