@@ -128,7 +128,8 @@ def load_presets(presets_file: str | None = None, config_dir: Path | None = None
     path = resolve_presets_path(presets_file, config_dir)
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    # ValueError: a path the OS cannot take at all (an embedded NUL byte).
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         reason = "no such file" if isinstance(exc, FileNotFoundError) else str(exc)
         raise PresetError(
             f"seamless.presets_file = {presets_file!r}: cannot read {path} ({reason})",

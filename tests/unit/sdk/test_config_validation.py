@@ -211,3 +211,10 @@ def test_any_section_gives_results_never_a_crash(section: dict[str, object]) -> 
         assert r.severity in ("OK", "WARN", "ERROR")
         if r.severity == "ERROR" and r.check in section and r.check != "profile":
             assert f"seamless.{r.check}" in r.hint
+
+
+def test_a_presets_file_path_with_a_nul_byte_is_an_error_naming_the_key() -> None:
+    # Found by the property test above: the OS refuses such a path with ValueError.
+    results = validate_seamless({"presets_file": "\x00"}, offline=True, source="stack")
+    errors = [r for r in results if r.check == "presets_file" and r.severity == "ERROR"]
+    assert errors and "seamless.presets_file" in errors[0].hint
