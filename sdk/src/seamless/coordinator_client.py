@@ -35,6 +35,7 @@ from seamless.errors import (
 )
 from seamless.health import HEALTH_PATH, interpret_health_response
 from seamless.protocol import (
+    CLIENT_KEEP_ALIVE_SECONDS,
     ClaimRequest,
     ClaimResponse,
     CompleteRequest,
@@ -124,6 +125,7 @@ class CoordinatorClient:
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS),
             transport=transport,
             follow_redirects=False,
         )

@@ -18,6 +18,12 @@ MIN_LEASE_MS = 100
 MAX_LEASE_MS = 24 * 3600 * 1000
 # Keys are printable: no ASCII control characters (they break logs, metrics and Redis tools).
 KEY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# Idle keep-alive: a client must drop an idle connection well before the service closes it,
+# or a request sent as the service closes it dies with a ReadError and a complete whose
+# outcome is unknown. httpx (ours and QMTL's) keeps idle connections 5 s, which is exactly
+# uvicorn's default, so the service keeps them far longer and our client shorter.
+SERVICE_KEEP_ALIVE_SECONDS = 75
+CLIENT_KEEP_ALIVE_SECONDS = 15
 
 LeaseState = Literal["free", "held", "completed", "failed"]
 ConflictReason = Literal["held", "completed", "stale", "failed"]

@@ -35,6 +35,7 @@ def serve(
 
     from seamless.coordinator import create_app, load_settings
     from seamless.coordinator.logs import configure_logging
+    from seamless.protocol import SERVICE_KEEP_ALIVE_SECONDS
 
     try:
         settings = load_settings(config_file=config)
@@ -52,4 +53,5 @@ def serve(
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=SERVICE_KEEP_ALIVE_SECONDS,
     )
