@@ -131,9 +131,11 @@ class hold_lease:
                 self._lose(held, LeaseLost(held.key, held.token, "expired: no renewal in time"))
                 return
             try:
-                renewed = await asyncio.wait_for(
-                    self.coordinator.renew(held.lease, self.lease_ms), timeout=remaining
-                )
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel
+                # that arrives as the renewal returns, and a renewer that survives
+                # _stop_renewing keeps the lease alive forever while exit awaits it
+                async with asyncio.timeout(remaining):
+                    renewed = await self.coordinator.renew(held.lease, self.lease_ms)
             except LeaseLost as exc:
                 self._lose(held, exc)
                 return
@@ -195,10 +197,8 @@ class hold_lease:
             return False
         if isinstance(exc, asyncio.CancelledError):
             with contextlib.suppress(CoordinatorError, TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(
-                    asyncio.shield(self.coordinator.fail(held.lease, "cancelled")),
-                    timeout=CANCEL_REPORT_TIMEOUT,
-                )
+                async with asyncio.timeout(CANCEL_REPORT_TIMEOUT):
+                    await asyncio.shield(self.coordinator.fail(held.lease, "cancelled"))
             return False
         reason = f"{type(exc).__name__}: {exc}"
         try:

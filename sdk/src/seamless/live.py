@@ -76,7 +76,8 @@ async def collect(
         if timeout_s is None:
             await consume()
         else:
-            await asyncio.wait_for(consume(), timeout=max(0.0, timeout_s))
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                await consume()
     except TimeoutError:
         timed_out = True
     waited = (time.monotonic() - began) * 1000

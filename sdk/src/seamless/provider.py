@@ -397,8 +397,8 @@ class _Request:
         began = time.monotonic()
         timeout = self.sla.remaining_ms(phase)
         try:
-            read = self.p.store.read(self.node_id, self.interval, self.start, self.end)
-            frame = await (read if timeout is None else asyncio.wait_for(read, timeout / 1000))
+            async with asyncio.timeout(None if timeout is None else timeout / 1000):
+                frame = await self.p.store.read(self.node_id, self.interval, self.start, self.end)
         except TimeoutError:
             frame = empty_bars()
             self.extra_reasons.append(f"{phase.value}: storage read timed out")

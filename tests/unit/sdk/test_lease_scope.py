@@ -14,6 +14,7 @@ from seamless.coordinator_client import CoordinatorClient
 from seamless.errors import LeaseLost, LeaseNotGranted
 from seamless.leases import hold_lease
 from seamless.memory_coordinator import InMemoryCoordinator
+from seamless.protocol import Lease
 
 pytestmark = pytest.mark.unit
 
@@ -154,3 +155,37 @@ async def test_outside_cancellation_fails_the_key() -> None:
         await task
     info = await coord.inspect("k")
     assert (info.state, info.last_reason) == ("free", "cancelled")
+
+
+class _CancelsItsRenewerAsItAnswers(InMemoryCoordinator):
+    """The dev coordinator, except that its first renewal cancels the renewer task just as
+    the renewal's answer is ready: the moment `hold_lease`'s exit stops the renewer while a
+    renewal is returning (under load, at every shard's end)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renew_calls = 0
+
+    async def renew(self, lease: Lease, lease_ms: int) -> Lease:
+        self.renew_calls += 1
+        renewed = await super().renew(lease, lease_ms)
+        if self.renew_calls == 1:
+            for task in asyncio.all_tasks():
+                if task.get_name().startswith("renew lease"):
+                    task.cancel()
+        return renewed
+
+
+async def test_renewer_cancelled_as_its_renewal_returns_stops() -> None:
+    # Python 3.11's asyncio.wait_for returned the renewal and dropped that cancel: the
+    # renewer lived on, renewing the lease for ever, and exit waited on it for ever
+    # (chaos scenario 6 hung that way under CPU load).
+    coord = _CancelsItsRenewerAsItAnswers()
+    renew_every = 0.05  # a long lease renewed often: only the renewer's survival is tested
+    async with asyncio.timeout(5):
+        async with hold_lease(coord, "k", 10_000, renew_interval=renew_every) as held:
+            await wait_for(lambda: coord.renew_calls >= 1)
+            await asyncio.sleep(6 * renew_every)  # a live renewer renews again meanwhile
+            assert coord.renew_calls == 1, "the cancelled renewer kept renewing"
+            assert held.renewals == 1
+    assert (await coord.inspect("k")).state == "completed"

@@ -604,7 +604,8 @@ def create_app(
     async def _redis_answers() -> str | None:
         """None when Redis answers PING in time, else the reason it does not."""
         try:
-            await asyncio.wait_for(svc.store.ping(), _HEALTH_TIMEOUT_S)
+            async with asyncio.timeout(_HEALTH_TIMEOUT_S):
+                await svc.store.ping()
         except TimeoutError:
             return "redis: no answer within 1 s"
         except (RedisError, OSError) as exc:

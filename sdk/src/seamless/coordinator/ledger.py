@@ -110,15 +110,19 @@ class LedgerWriter:
             self._task = None
         if self._buffer:
             try:
-                await asyncio.wait_for(self._write_batch(), flush_timeout_s)
+                async with asyncio.timeout(flush_timeout_s):
+                    await self._write_batch()
             except (TimeoutError, psycopg.Error, OSError, _RetryableWrite):
                 self._log.warning("ledger.unflushed_at_stop", rows=len(self._buffer))
         await self._close()
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel (stop) that
+            # arrives as the wakeup fires, and stop() would then wait on this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._flush_interval_s)
+                async with asyncio.timeout(self._flush_interval_s):
+                    await self._wakeup.wait()
             self._wakeup.clear()
             while self._buffer:
                 async for attempt in AsyncRetrying(
@@ -150,7 +154,8 @@ class LedgerWriter:
         if not batch:
             return
         try:
-            await asyncio.wait_for(self._insert(batch), _WRITE_TIMEOUT_S)
+            async with asyncio.timeout(_WRITE_TIMEOUT_S):
+                await self._insert(batch)
         except (psycopg.Error, OSError, TimeoutError) as exc:
             await self._close()
             raise _RetryableWrite(type(exc).__name__) from None
@@ -183,4 +188,5 @@ class LedgerWriter:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
-                await asyncio.wait_for(conn.close(), 2.0)
+                async with asyncio.timeout(2.0):
+                    await conn.close()

@@ -22,6 +22,7 @@ the prefix ``seamless_`` by default.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import re
 import threading
@@ -34,6 +35,7 @@ from typing import Any
 import httpx
 import polars as pl
 import psycopg
+from psycopg.pq import TransactionStatus
 from questdb import QuestDBError, Sender, TimestampNanos
 
 from seamless.errors import StorageError, WriteFenced
@@ -62,6 +64,7 @@ class QuestDBBarStore:
     partition_by: str = "DAY"
     pool_size: int = 4
     visibility_timeout_s: float = 30.0
+    pool_timeout_s: float = 30.0  # longest wait for a free PG-wire connection
     # QuestDB's HTTP endpoint (``http://host:9000``) for columnar reads; None: PG wire only
     http_url: str | None = None
     http_timeout_s: float = 30.0
@@ -81,8 +84,9 @@ class QuestDBBarStore:
     _committer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _columnar_retry_at: float = field(default=0.0, init=False, repr=False)
     _exports: int = field(default=0, init=False, repr=False)
-    _pool: asyncio.Queue[psycopg.AsyncConnection[Any]] = field(init=False, repr=False)
-    _opened: int = field(default=0, init=False, repr=False)
+    # PG-wire connections: at most pool_size in use; idle ones are kept for reuse
+    _slots: asyncio.Semaphore = field(init=False, repr=False)
+    _idle: list[psycopg.AsyncConnection[Any]] = field(default_factory=list, init=False, repr=False)
     _ready: bool = field(default=False, init=False, repr=False)
     _setup_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
     # ILP senders are reused (one HTTP connection each); a write borrows one for its batch.
@@ -101,7 +105,7 @@ class QuestDBBarStore:
                 f"partition_by={self.partition_by!r}: expected one of {', '.join(_PARTITIONS)}"
             )
         self.table = table
-        self._pool = asyncio.Queue()
+        self._slots = asyncio.Semaphore(self.pool_size)
         if self.http_url is not None:
             if not self.http_url.startswith(("http://", "https://")):
                 raise StorageError(
@@ -117,30 +121,39 @@ class QuestDBBarStore:
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if self._pool.empty() and self._opened < self.pool_size:
-            self._opened += 1
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.pg_dsn, autocommit=True)
-            except psycopg.Error as exc:
-                self._opened -= 1
-                raise StorageError(f"QuestDB connect failed: {exc}") from exc
-            except BaseException:
-                # Cancelled while connecting (an SLA deadline): give the slot back, or the
-                # pool wedges once every slot has leaked and each read waits forever.
-                self._opened -= 1
-                raise
-        else:
-            conn = await self._pool.get()
+        """A PG-wire connection for one query. A slot is taken first and given back last, so
+        a connection dropped after an error frees its slot for the next waiter; a connection
+        left mid-query (its caller cancelled by an SLA deadline) or broken is closed, never
+        handed to the next caller."""
         try:
-            yield conn
-        except psycopg.Error as exc:
-            await conn.close()
-            self._opened -= 1
-            conn = None  # type: ignore[assignment]
-            raise StorageError(f"QuestDB query failed: {exc}") from exc
+            async with asyncio.timeout(self.pool_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise StorageError(
+                f"no QuestDB connection free within pool_timeout_s={self.pool_timeout_s} "
+                f"(all pool_size={self.pool_size} in use)"
+            ) from None
+        conn: psycopg.AsyncConnection[Any] | None = None
+        try:
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise StorageError(f"QuestDB query failed: {exc}") from exc
         finally:
             if conn is not None:
-                self._pool.put_nowait(conn)
+                if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+                else:
+                    self._idle.append(conn)
+            self._slots.release()
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        try:
+            return await psycopg.AsyncConnection.connect(self.pg_dsn, autocommit=True)
+        except psycopg.Error as exc:
+            raise StorageError(f"QuestDB connect failed: {exc}") from exc
 
     async def ensure_table(self) -> None:
         if self._ready:
@@ -182,9 +195,9 @@ class QuestDBBarStore:
             senders, self._senders = self._senders, []
         for sender in senders:
             sender.close()
-        while not self._pool.empty():
-            await self._pool.get_nowait().close()
-            self._opened -= 1
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
 
     # --- reads --------------------------------------------------------------------------
 
