@@ -150,6 +150,10 @@ class hold_lease:
                 )
                 delay = retry_delay
                 continue
+            except Exception as exc:  # e.g. the client was closed: no renewal can follow
+                error = LeaseLost(held.key, held.token, f"renewer failed: {type(exc).__name__}")
+                self._lose(held, error)
+                return
             held._lease = renewed
             held.renewals += 1
             self._deadline = sent + self.lease_ms / 1000

@@ -189,3 +189,18 @@ async def test_renewer_cancelled_as_its_renewal_returns_stops() -> None:
             assert coord.renew_calls == 1, "the cancelled renewer kept renewing"
             assert held.renewals == 1
     assert (await coord.inspect("k")).state == "completed"
+
+
+class _RenewRaisesUnexpectedly(InMemoryCoordinator):
+    async def renew(self, lease: Lease, lease_ms: int) -> Lease:
+        raise RuntimeError("Cannot send a request, as the client has been closed.")
+
+
+async def test_a_renewer_that_cannot_go_on_loses_the_lease_at_once() -> None:
+    # Before, the renewer died silently and the body worked on, unrenewed, until the
+    # coordinator expired the lease under it.
+    coord = _RenewRaisesUnexpectedly()
+    async with asyncio.timeout(5):
+        with pytest.raises(LeaseLost, match="renewer failed: RuntimeError"):
+            async with hold_lease(coord, "k", 10_000, renew_interval=0.01):
+                await asyncio.sleep(30)
