@@ -389,21 +389,31 @@ def create_app(
             job_id=body.job_id,
             shards_total=body.shards_total,
             identity=f"{client}:{worker}",
+            request_id=body.request_id,
         )
         if isinstance(result, Granted):
-            if result.lost is not None and result.newly_expired:
-                svc.expired(result.lost)
-            metrics.claims.labels("granted").inc()
             ratio = result.job.ratio(0.0)
-            if result.job.job_id:
-                metrics.set_completion_ratio(body.key, ratio)
-            svc.log.debug(
-                "lease.claimed",
-                lease_key=body.key,
-                token=result.token,
-                holder=result.holder,
-                attempts=result.attempts,
-            )
+            if result.replayed:
+                metrics.replays.labels("claim").inc()
+                svc.log.info(
+                    "lease.claim_replayed",
+                    lease_key=body.key,
+                    token=result.token,
+                    request_id=body.request_id,
+                )
+            else:
+                if result.lost is not None and result.newly_expired:
+                    svc.expired(result.lost)
+                metrics.claims.labels("granted").inc()
+                if result.job.job_id:
+                    metrics.set_completion_ratio(body.key, ratio)
+                svc.log.debug(
+                    "lease.claimed",
+                    lease_key=body.key,
+                    token=result.token,
+                    holder=result.holder,
+                    attempts=result.attempts,
+                )
             lease = Lease(
                 key=body.key,
                 token=result.token,
@@ -453,15 +463,23 @@ def create_app(
         return await complete_lease(body, *_identity(request))
 
     async def complete_lease(body: CompleteRequest, client: str, worker: str) -> Response:
-        result = await svc.store.complete(body.key, body.token, identity=f"{client}:{worker}")
+        result = await svc.store.complete(
+            body.key, body.token, client=client, identity=f"{client}:{worker}"
+        )
         done = _finished_or_conflict(result, "complete", body.key)
         if isinstance(done, Response):
             return done
         ratio = done.job.ratio(1.0)
-        metrics.completed.labels(*key_labels(body.key)).inc()
         metrics.set_completion_ratio(body.key, ratio)
-        svc.ledger_row("completed", body.key, done, ratio)
-        svc.log.debug("lease.completed", lease_key=body.key, token=done.token, holder=done.holder)
+        if done.replayed:
+            metrics.replays.labels("complete").inc()
+            svc.log.info("lease.complete_replayed", lease_key=body.key, token=done.token)
+        else:
+            metrics.completed.labels(*key_labels(body.key)).inc()
+            svc.ledger_row("completed", body.key, done, ratio)
+            svc.log.debug(
+                "lease.completed", lease_key=body.key, token=done.token, holder=done.holder
+            )
         return _json(
             RatioResponse(completion_ratio=ratio, job_id=done.job.job_id, attempts=done.attempts)
         )
@@ -477,25 +495,32 @@ def create_app(
 
     async def fail_lease(body: FailRequest, client: str, worker: str) -> Response:
         result = await svc.store.fail(
-            body.key, body.token, body.reason, identity=f"{client}:{worker}"
+            body.key, body.token, body.reason, client=client, identity=f"{client}:{worker}"
         )
         done = _finished_or_conflict(result, "fail", body.key)
         if isinstance(done, Response):
             return done
         ratio = done.job.ratio(0.0)
         labels = key_labels(body.key)
-        metrics.failed.labels(*labels).inc()
         metrics.set_completion_ratio(body.key, ratio)
-        if done.parked:
+        if done.replayed:
+            metrics.replays.labels("fail").inc()
+            svc.log.info("lease.fail_replayed", lease_key=body.key, token=done.token)
+        elif done.parked:
+            metrics.failed.labels(*labels).inc()
             metrics.parked.labels(*labels).inc()
             svc.log.warning(
                 "lease.parked", lease_key=body.key, attempts=done.attempts, reason=body.reason
             )
         else:
+            metrics.failed.labels(*labels).inc()
             svc.log.info(
                 "lease.failed", lease_key=body.key, attempts=done.attempts, reason=body.reason
             )
-        svc.ledger_row("parked" if done.parked else "failed", body.key, done, ratio, body.reason)
+        if not done.replayed:
+            svc.ledger_row(
+                "parked" if done.parked else "failed", body.key, done, ratio, body.reason
+            )
         return _json(
             RatioResponse(
                 completion_ratio=ratio,
