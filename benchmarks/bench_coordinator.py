@@ -84,7 +84,7 @@ async def baseline(redis_url: str, workers: int, cycles: int, run_id: str) -> Re
         key = f"bench:60:{w}:{i}::"
         granted = await store.claim(key, 30_000, holder=f"w{w}", client="bench")
         assert isinstance(granted, Granted), granted
-        done = await store.complete(key, granted.token, identity="bench:")
+        done = await store.complete(key, granted.token, client="bench", identity="bench:")
         assert isinstance(done, Finished), done
 
     await run_workers("warm-up", workers, min(cycles, 2000), cycle)

@@ -6,6 +6,13 @@ raises `CoordinatorUnavailable`: network errors, timeouts, 5xx, truncated or unp
 bodies, and rate limiting that outlasts its retries. Only an explicit 409 from the
 coordinator means "not granted".
 
+A request that got no answer (connection reset, ReadError, the server closing mid-reply,
+a timeout) may still have been applied, so it is sent again with the very same body: every
+claim carries a fresh request id and the service answers a repeated claim, complete or
+fail as it answered the first (see coordinator/store.py). Without that, a complete whose
+reply was lost came back 409 stale, and a claim whose reply was lost held its key until
+the lease ran out.
+
 One pooled `httpx.AsyncClient` per instance (QMTL opened a client per request).
 """
 
@@ -15,13 +22,15 @@ import email.utils
 import os
 import socket
 import time
+import uuid
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState
 
 from seamless.config import SeamlessConfig
 from seamless.coordination import ClaimOutcome, Granted, NotGranted
@@ -75,6 +84,15 @@ class _RateLimited(Exception):
         self.retry_after = retry_after
 
 
+class _NoAnswer(Exception):
+    """The request may or may not have reached the service; no reply came back."""
+
+
+# httpx errors after which the same request is worth sending again. Excluded: errors that
+# would repeat identically (a malformed request, an unsupported URL scheme).
+_NO_ANSWER_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
     if value is None or not value.strip():
@@ -105,6 +123,8 @@ class CoordinatorClient:
         rate_limit_attempts: int = 4,
         max_retry_after: float = 5.0,
         default_retry_after: float = 0.2,
+        transport_attempts: int = 3,
+        transport_backoff: float = 0.05,
         transport: httpx.AsyncBaseTransport | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
@@ -113,6 +133,8 @@ class CoordinatorClient:
         self.rate_limit_attempts = max(1, rate_limit_attempts)
         self.max_retry_after = max_retry_after
         self.default_retry_after = default_retry_after
+        self.transport_attempts = max(1, transport_attempts)
+        self.transport_backoff = transport_backoff
         headers = {
             "Accept": "application/json",
             "User-Agent": "seamless-sdk",
@@ -167,7 +189,11 @@ class CoordinatorClient:
         *,
         job_id: str | None = None,
         shards_total: int | None = None,
+        request_id: str | None = None,
     ) -> ClaimOutcome:
+        """`request_id` names this claim across retries; a fresh one by default. Pass the
+        id of an earlier claim whose outcome is unknown to get its lease back if it was
+        granted."""
         body = _request_body(
             ClaimRequest,
             key=key,
@@ -175,6 +201,7 @@ class CoordinatorClient:
             job_id=job_id,
             shards_total=shards_total,
             holder=self.worker_id,
+            request_id=request_id or uuid.uuid4().hex,
         )
         response = await self._send("POST", "/v1/leases/claim", body)
         if response.status_code == 200:
@@ -225,7 +252,8 @@ class CoordinatorClient:
 
     async def health(self, *, timeout: float | None = None) -> None:
         """Return if `GET /healthz` says healthy; `timeout` overrides the request timeout."""
-        response = await self._send("GET", HEALTH_PATH, None, timeout=timeout)
+        # Not retried: a probe reports promptly, and its callers have their own backoff.
+        response = await self._send("GET", HEALTH_PATH, None, timeout=timeout, attempts=1)
         interpret_health_response(self.base_url + HEALTH_PATH, response)
 
     # --- transport ---------------------------------------------------------------------------
@@ -237,23 +265,35 @@ class CoordinatorClient:
         body: dict[str, Any] | None,
         *,
         timeout: float | None = None,
+        attempts: int | None = None,
     ) -> httpx.Response:
-        """One request, retried only on 429 (the coordinator did nothing); every failure to
-        get an answer becomes CoordinatorUnavailable."""
+        """One request, sent again with the same body on 429 (the coordinator did nothing)
+        and when no answer came back (every lease route answers a repeat as it answered the
+        first request); each has its own budget of attempts. Every failure to get an answer
+        becomes CoordinatorUnavailable."""
+        where = f"{method} {self.base_url}{path}"
+        budget = _RetryBudget(
+            rate_limited=self.rate_limit_attempts,
+            no_answer=self.transport_attempts if attempts is None else attempts,
+        )
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.rate_limit_attempts),
-                wait=self._retry_after_wait,
-                retry=retry_if_exception_type(_RateLimited),
+                stop=budget.spent,
+                wait=lambda state: self._wait(state, budget),
+                retry=budget.retry,
                 reraise=True,
             ):
                 with attempt:
                     return await self._send_once(method, path, body, timeout)
         except _RateLimited as exc:
             raise CoordinatorUnavailable(
-                f"{method} {self.base_url}{path}: still rate limited (429) after "
-                f"{self.rate_limit_attempts} attempts"
+                f"{where}: still rate limited (429) after {self.rate_limit_attempts} attempts"
             ) from exc
+        except _NoAnswer as exc:
+            tries = budget.used[_NoAnswer]
+            raise CoordinatorUnavailable(
+                f"{where}: {exc} (no answer to {tries} attempt{'s' if tries > 1 else ''})"
+            ) from exc.__cause__
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _send_once(
@@ -265,7 +305,9 @@ class CoordinatorClient:
             # Not streamed: the whole body is read here, so a truncated body fails now.
             response = await self._http.request(method, path, json=body, timeout=per_request)
         except httpx.TimeoutException as exc:
-            raise CoordinatorUnavailable(f"{where}: timed out ({type(exc).__name__})") from exc
+            raise _NoAnswer(f"timed out ({type(exc).__name__})") from exc
+        except _NO_ANSWER_ERRORS as exc:
+            raise _NoAnswer(f"{type(exc).__name__}: {exc}") from exc
         except httpx.HTTPError as exc:
             raise CoordinatorUnavailable(f"{where}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
@@ -280,13 +322,15 @@ class CoordinatorClient:
             raise CoordinatorUnavailable(f"{where}: HTTP {status} {_snippet(response)}")
         return response
 
-    def _retry_after_wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, budget: _RetryBudget) -> float:
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
-        wait = exc.retry_after if isinstance(exc, _RateLimited) else None
-        if wait is None:
-            wait = self.default_retry_after
-        return min(wait, self.max_retry_after)
+        if isinstance(exc, _RateLimited):
+            wait = self.default_retry_after if exc.retry_after is None else exc.retry_after
+            return min(wait, self.max_retry_after)
+        # No answer: a short exponential backoff (0.05 s, 0.1 s, ...), just enough for a
+        # restarting replica or a dropped connection to be replaced.
+        return float(self.transport_backoff * 2 ** (budget.used[_NoAnswer] - 1))
 
     def _lease_error(self, response: httpx.Response, op: str, lease: Lease) -> Exception:
         if response.status_code == 409:
@@ -313,6 +357,31 @@ class CoordinatorClient:
         return CoordinatorUnavailable(
             f"{op} {key!r}: unexpected HTTP {status} {_snippet(response)}"
         )
+
+
+class _RetryBudget:
+    """Attempts per kind of failure: a request rate limited twice still gets its full
+    budget of attempts for a dropped reply, and the other way round."""
+
+    def __init__(self, *, rate_limited: int, no_answer: int) -> None:
+        self.limits = {_RateLimited: rate_limited, _NoAnswer: no_answer}
+        self.used: Counter[type[BaseException]] = Counter()
+
+    def retry(self, state: RetryCallState) -> bool:
+        kind = _failure_kind(state)
+        if kind is None:
+            return False
+        self.used[kind] += 1  # tenacity asks once per failed attempt, before `spent`
+        return True
+
+    def spent(self, state: RetryCallState) -> bool:
+        kind = _failure_kind(state)
+        return kind is None or self.used[kind] >= self.limits[kind]
+
+
+def _failure_kind(state: RetryCallState) -> type[BaseException] | None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    return type(exc) if isinstance(exc, _RateLimited | _NoAnswer) else None
 
 
 def _request_body(model: type[_Model], **fields: Any) -> dict[str, Any]:

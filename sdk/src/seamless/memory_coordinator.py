@@ -6,12 +6,18 @@ lease refuses other claims (`held`); an expired lease can be re-claimed with a h
 nothing; `fail` makes the key claimable again until it has used `max_attempts` claims, then
 parks it as `failed`; aligned-shard jobs report completed shards / shards_total.
 
+Retries are idempotent as on the service: a claim repeated with the request id of the key's
+live lease gets that lease back unchanged; a complete or fail repeated with the token that
+finished the key answers as the first did and changes nothing. (One process is one client
+and one holder here, so the request id and the token are all there is to match.)
+
 Leases are not shared between processes: that is why prod never uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +27,9 @@ from seamless.errors import InvalidRequestError, LeaseLost
 from seamless.protocol import (
     MAX_KEY_LENGTH,
     MAX_LEASE_MS,
+    MAX_REQUEST_ID_LENGTH,
     MIN_LEASE_MS,
+    REQUEST_ID_PATTERN,
     Lease,
     LeaseInfo,
     LeaseState,
@@ -44,6 +52,9 @@ class _KeyState:
     attempts: int = 0
     job_id: str | None = None
     last_reason: str | None = None
+    # The request id the live lease was granted to, and the token of the last fail.
+    request_id: str | None = None
+    failed_token: int | None = None
 
 
 @dataclass
@@ -84,11 +95,14 @@ class InMemoryCoordinator:
         *,
         job_id: str | None = None,
         shards_total: int | None = None,
+        request_id: str | None = None,
     ) -> ClaimOutcome:
         _check_key(key)
         _check_lease_ms(lease_ms)
         if shards_total is not None and shards_total < 1:
             raise InvalidRequestError("shards_total", shards_total, "an integer >= 1")
+        if request_id is not None:
+            _check_request_id(request_id)
         async with self._lock:
             now = self._clock_ms()
             entry = self._keys.setdefault(key, _KeyState())
@@ -106,6 +120,11 @@ class InMemoryCoordinator:
             if entry.state == "held":
                 assert entry.lease_until_ms is not None
                 if entry.lease_until_ms > now:
+                    if request_id is not None and request_id == entry.request_id:
+                        return Granted(
+                            lease=self._lease_of(key, entry),
+                            completion_ratio=self._job_ratio(entry.job_id),
+                        )
                     return NotGranted(key=key, reason="held", lease_until_ms=entry.lease_until_ms)
                 self.expired_takeovers += 1
                 if entry.attempts >= self.max_attempts:
@@ -117,15 +136,15 @@ class InMemoryCoordinator:
             entry.state = "held"
             entry.holder = self.holder
             entry.lease_until_ms = now + lease_ms
+            entry.request_id = request_id
             if job_id is not None:
                 entry.job_id = job_id
                 job = self._jobs.setdefault(job_id, _Job())
                 if shards_total is not None:
                     job.shards_total = shards_total
-            lease = Lease(
-                key=key, token=entry.token, lease_until_ms=entry.lease_until_ms, holder=self.holder
+            return Granted(
+                lease=self._lease_of(key, entry), completion_ratio=self._job_ratio(entry.job_id)
             )
-            return Granted(lease=lease, completion_ratio=self._job_ratio(entry.job_id))
 
     async def renew(self, lease: Lease, lease_ms: int) -> Lease:
         _check_lease_ms(lease_ms)
@@ -141,12 +160,16 @@ class InMemoryCoordinator:
 
     async def complete(self, lease: Lease) -> RatioResponse:
         async with self._lock:
-            entry = self._live(lease)
-            entry.state = "completed"
-            entry.lease_until_ms = self._clock_ms()
-            entry.last_reason = None
-            if entry.job_id is not None:
-                self._jobs.setdefault(entry.job_id, _Job()).done.add(lease.key)
+            entry = self._keys.get(lease.key)
+            # A repeat of the complete that finished the key answers again; anything else
+            # must be the live lease.
+            if entry is None or (entry.state, entry.token) != ("completed", lease.token):
+                entry = self._live(lease)
+                entry.state = "completed"
+                entry.lease_until_ms = self._clock_ms()
+                entry.last_reason = None
+                if entry.job_id is not None:
+                    self._jobs.setdefault(entry.job_id, _Job()).done.add(lease.key)
             ratio = self._job_ratio(entry.job_id)
             return RatioResponse(
                 completion_ratio=1.0 if ratio is None else ratio,
@@ -156,11 +179,20 @@ class InMemoryCoordinator:
 
     async def fail(self, lease: Lease, reason: str) -> RatioResponse:
         async with self._lock:
-            entry = self._live(lease)
-            parked = entry.attempts >= self.max_attempts
-            entry.state = "failed" if parked else "free"
-            entry.lease_until_ms = self._clock_ms()
-            entry.last_reason = reason
+            entry = self._keys.get(lease.key)
+            if (
+                entry is not None
+                and entry.state in ("free", "failed")
+                and entry.token == entry.failed_token == lease.token
+            ):
+                parked = entry.state == "failed"  # a repeat of the fail that freed or parked it
+            else:
+                entry = self._live(lease)
+                parked = entry.attempts >= self.max_attempts
+                entry.state = "failed" if parked else "free"
+                entry.lease_until_ms = self._clock_ms()
+                entry.last_reason = reason
+                entry.failed_token = lease.token
             ratio = self._job_ratio(entry.job_id)
             return RatioResponse(
                 completion_ratio=0.0 if ratio is None else ratio,
@@ -195,6 +227,12 @@ class InMemoryCoordinator:
     async def aclose(self) -> None:
         return None
 
+    def _lease_of(self, key: str, entry: _KeyState) -> Lease:
+        assert entry.lease_until_ms is not None
+        return Lease(
+            key=key, token=entry.token, lease_until_ms=entry.lease_until_ms, holder=entry.holder
+        )
+
     def _live(self, lease: Lease) -> _KeyState:
         """The key's state if `lease` is its live lease; else LeaseLost (nothing changes)."""
         entry = self._keys.get(lease.key)
@@ -222,4 +260,13 @@ def _check_lease_ms(lease_ms: int) -> None:
     if not MIN_LEASE_MS <= lease_ms <= MAX_LEASE_MS:
         raise InvalidRequestError(
             "lease_ms", lease_ms, f"an integer from {MIN_LEASE_MS} to {MAX_LEASE_MS}"
+        )
+
+
+def _check_request_id(request_id: str) -> None:
+    if len(request_id) > MAX_REQUEST_ID_LENGTH or not re.fullmatch(REQUEST_ID_PATTERN, request_id):
+        raise InvalidRequestError(
+            "request_id",
+            request_id,
+            f"1 to {MAX_REQUEST_ID_LENGTH} characters of A-Z, a-z, 0-9, '_' and '-'",
         )

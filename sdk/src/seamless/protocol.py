@@ -18,6 +18,10 @@ MIN_LEASE_MS = 100
 MAX_LEASE_MS = 24 * 3600 * 1000
 # Keys are printable: no ASCII control characters (they break logs, metrics and Redis tools).
 KEY_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+# A claim's request id names one claim across its retries (the SDK sends uuid4 hex). It is
+# stored on the lease and written to logs, so it is short and of a plain charset.
+MAX_REQUEST_ID_LENGTH = 64
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 # Idle keep-alive: a client must drop an idle connection well before the service closes it,
 # or a request sent as the service closes it dies with a ReadError and a complete whose
 # outcome is unknown. httpx (ours and QMTL's) keeps idle connections 5 s, which is exactly
@@ -44,6 +48,12 @@ class ClaimRequest(_Body):
     shards_total: int | None = Field(default=None, ge=1)
     # Worker identity inside the authenticated client (QMTL: seamless_worker_id / env).
     holder: str | None = Field(default=None, min_length=1, max_length=256, pattern=KEY_PATTERN)
+    # Idempotent retries: a claim whose reply was lost, sent again by the same client and
+    # holder with the same request id while its lease is live, gets that same lease back
+    # (same token, same lease end) instead of 409 held.
+    request_id: str | None = Field(
+        default=None, min_length=1, max_length=MAX_REQUEST_ID_LENGTH, pattern=REQUEST_ID_PATTERN
+    )
 
 
 class RenewRequest(_Body):

@@ -78,7 +78,9 @@ async def test_claim_refuses_whole_when_its_job_set_is_mistyped(store: LeaseStor
 async def test_complete_refuses_whole_and_the_lease_stays_held(store: LeaseStore) -> None:
     lease = await _claim(store, job_id="j1", shards_total=2)
     await _plant_string(store, "jobdone:j1")  # the old script stored `completed`, then failed
-    await _refused_unchanged(store, lambda: store.complete(KEY, lease.token, identity="c"))
+    await _refused_unchanged(
+        store, lambda: store.complete(KEY, lease.token, client="c", identity="c")
+    )
     info = await store.inspect(KEY)
     assert info.state == "held" and info.token == lease.token
 
@@ -86,7 +88,9 @@ async def test_complete_refuses_whole_and_the_lease_stays_held(store: LeaseStore
 async def test_fail_refuses_whole(store: LeaseStore) -> None:
     lease = await _claim(store)
     await _plant_string(store, "idx:held")  # the old script parked the key, then failed
-    await _refused_unchanged(store, lambda: store.fail(KEY, lease.token, "x", identity="c"))
+    await _refused_unchanged(
+        store, lambda: store.fail(KEY, lease.token, "x", client="c", identity="c")
+    )
     assert (await store.inspect(KEY)).state == "held"
 
 
@@ -99,7 +103,8 @@ async def test_renew_refuses_whole(store: LeaseStore) -> None:
 
 async def test_recover_refuses_whole(store: LeaseStore) -> None:
     lease = await _claim(store)
-    done = await store.fail(KEY, lease.token, "broken", identity="c")  # parked (1 attempt)
+    # Parked: one attempt allowed.
+    done = await store.fail(KEY, lease.token, "broken", client="c", identity="c")
     assert isinstance(done, Finished) and done.parked
     await _plant_string(store, "idx:failed")  # the old script freed the key, then failed
     await _refused_unchanged(store, lambda: store.recover(KEY, force=False, identity="c"))
@@ -133,9 +138,9 @@ async def test_job_ids_cannot_collide_with_another_jobs_keys(store: LeaseStore) 
     of completed shards in."""
     trap = await _claim(store, OTHER, job_id="X:done", shards_total=1)
     lease = await _claim(store, job_id="X", shards_total=2)
-    done = await store.complete(KEY, lease.token, identity="c")
+    done = await store.complete(KEY, lease.token, client="c", identity="c")
     assert isinstance(done, Finished) and done.job.ratio(0.0) == 0.5
-    trapped = await store.complete(OTHER, trap.token, identity="c")
+    trapped = await store.complete(OTHER, trap.token, client="c", identity="c")
     assert isinstance(trapped, Finished) and trapped.job.ratio(0.0) == 1.0
 
 

@@ -104,7 +104,11 @@ def build_app(token: str) -> FastAPI:
         body = ClaimRequest.model_validate(raw)
         try:
             outcome = await coordinator.claim(
-                body.key, body.lease_ms, job_id=body.job_id, shards_total=body.shards_total
+                body.key,
+                body.lease_ms,
+                job_id=body.job_id,
+                shards_total=body.shards_total,
+                request_id=body.request_id,
             )
         except InvalidRequestError as exc:
             return JSONResponse({"error": "invalid", "field": exc.argument}, status_code=422)

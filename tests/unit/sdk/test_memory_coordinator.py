@@ -152,3 +152,67 @@ async def test_bad_arguments_name_the_field(
     with pytest.raises(InvalidRequestError) as caught:
         await coord.claim(key, lease_ms)
     assert caught.value.argument == field
+
+
+# --- idempotent retries, as on the service (issue 17, item 5) --------------------------------
+
+
+async def test_a_claim_repeated_with_its_request_id_gets_the_same_lease(
+    coord: InMemoryCoordinator, clock: ManualClock
+) -> None:
+    first = await coord.claim("k", 1000, request_id="r1")
+    assert isinstance(first, Granted)
+    clock.now += 500
+    assert await coord.claim("k", 1000, request_id="r1") == first  # not extended either
+    assert await coord.claim("k", 1000, request_id="r2") == NotGranted(
+        "k", "held", first.lease.lease_until_ms
+    )
+    assert await coord.claim("k", 1000) == NotGranted("k", "held", first.lease.lease_until_ms)
+    assert (await coord.inspect("k")).attempts == 1
+    clock.now += 501  # the lease ran out: the id no longer names a live lease
+    again = await coord.claim("k", 1000, request_id="r1")
+    assert isinstance(again, Granted) and again.lease.token > first.lease.token
+
+
+async def test_a_repeated_complete_answers_as_the_first(coord: InMemoryCoordinator) -> None:
+    granted = await _granted(coord, "k")
+    first = await coord.complete(granted.lease)
+    before = await coord.inspect("k")
+    assert await coord.complete(granted.lease) == first
+    assert await coord.inspect("k") == before
+
+
+async def test_a_repeated_fail_answers_as_the_first(coord: InMemoryCoordinator) -> None:
+    for attempt in (1, 2, 3):  # max_attempts 3: the third fail parks the key
+        granted = await _granted(coord, "k")
+        first = await coord.fail(granted.lease, f"boom {attempt}")
+        assert first.parked is (attempt == 3)
+        assert await coord.fail(granted.lease, "a later reason") == first
+        assert (await coord.inspect("k")).last_reason == f"boom {attempt}"
+
+
+async def test_an_old_token_is_still_lost_after_a_takeover(
+    coord: InMemoryCoordinator, clock: ManualClock
+) -> None:
+    old = await _granted(coord, "k")
+    clock.now += 1001
+    new = await _granted(coord, "k")
+    await coord.complete(new.lease)
+    with pytest.raises(LeaseLost):
+        await coord.complete(old.lease)
+    with pytest.raises(LeaseLost):
+        await coord.fail(old.lease, "late")
+    # A fail's token is not a complete's, and the other way round.
+    failed_key = await _granted(coord, "f")
+    await coord.fail(failed_key.lease, "x")
+    with pytest.raises(LeaseLost):
+        await coord.complete(failed_key.lease)
+
+
+@pytest.mark.parametrize("request_id", ["", "x" * 65, "a b", "new\n"])
+async def test_a_bad_request_id_names_the_field(
+    coord: InMemoryCoordinator, request_id: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        await coord.claim("k", 1000, request_id=request_id)
+    assert caught.value.argument == "request_id"

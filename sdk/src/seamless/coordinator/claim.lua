@@ -1,6 +1,12 @@
 -- Claim KEYS[1] (the lease hash of ARGV[2]).
 -- ARGV: prefix, key, lease_ms, holder, client, job_id, shards_total, max_attempts,
---       rl_identity, rl_limit
+--       rl_identity, rl_limit, request_id ('' for none)
+--
+-- Idempotent retry: a claim whose reply was lost is sent again with the same request id.
+-- When the key's live lease was granted to that request id, client and holder, the claim
+-- answers granted with that lease unchanged (same token, attempts and lease end: the lease
+-- is not extended, so the replay writes nothing but the rate-limit counter). Any other
+-- request id, client or holder still gets 'held'.
 --
 -- Fencing token: max(stored + 1, now in microseconds). The stored part makes tokens
 -- strictly increase per key; the clock part keeps them increasing when Redis loses its data
@@ -11,6 +17,7 @@ local lease_ms = tonumber(ARGV[3])
 local holder, client, job_id = ARGV[4], ARGV[5], ARGV[6]
 local shards_total = ARGV[7]
 local max_attempts = tonumber(ARGV[8])
+local request_id = ARGV[11] or ''
 local clock_us = now_us()
 local now = math.floor(clock_us / 1000)
 local h = KEYS[1]
@@ -21,7 +28,7 @@ local rl = rl_key(prefix, ARGV[9], tonumber(ARGV[10]), now)
 -- Preconditions, before the first write.
 ensure_types({h, 'hash'})
 local cur = redis.call('HMGET', h, 'state', 'token', 'holder', 'until', 'attempts', 'job_id',
-  'reason')
+  'reason', 'client', 'request_id')
 local checks = {held_idx, 'zset', expired_idx, 'zset', failed_idx, 'zset'}
 if rl then
   table.insert(checks, rl)
@@ -58,6 +65,12 @@ if state == 'failed' then
 end
 if state == 'held' then
   if tonumber(cur[4]) > now then
+    if request_id ~= '' and cur[9] == request_id and cur[8] == client and cur[3] == holder then
+      local jid = cur[6] or ''
+      local progress = job_progress(prefix, jid)
+      return {'granted', cur[2], cur[4], cur[5] or '0', jid, progress[1], progress[2], '0', '0',
+        '', '', '1'}
+    end
     local jid, done, total = job_fields(prefix, cur[6])
     return {'held', cur[4], cur[3] or '', jid, done, total}
   end
@@ -79,7 +92,7 @@ local lease_until = now + lease_ms
 attempts = attempts + 1
 redis.call('HSET', h, 'state', 'held', 'token', num_str(token), 'holder', holder,
   'client', client, 'until', num_str(lease_until), 'attempts', num_str(attempts),
-  'claimed_ms', num_str(now))
+  'claimed_ms', num_str(now), 'request_id', request_id)
 if job_id ~= '' then
   redis.call('HSET', h, 'job_id', job_id)
   if shards_total ~= '' then
@@ -91,4 +104,4 @@ end
 redis.call('ZADD', held_idx, lease_until, key)
 local progress = job_progress(prefix, job_id)
 return {'granted', num_str(token), num_str(lease_until), num_str(attempts), job_id,
-  progress[1], progress[2], expired, newly_expired, lost_holder, lost_token}
+  progress[1], progress[2], expired, newly_expired, lost_holder, lost_token, '0'}

@@ -1,6 +1,12 @@
 -- Mark KEYS[1] completed by the holder of its live lease.
--- ARGV: prefix, key, token, retention_ms (0 keeps the record), rl_identity, rl_limit
-local prefix, key, token = ARGV[1], ARGV[2], ARGV[3]
+-- ARGV: prefix, key, token, retention_ms (0 keeps the record), rl_identity, rl_limit, client
+--
+-- Idempotent retry: a complete whose reply was lost is sent again with the same token. When
+-- the key is already completed with that token by the same client, it answers as the first
+-- complete did, changing nothing (the ratio is the job's current one, which can only have
+-- grown since). The replay needs the completed record: once completed_retention has
+-- expired it, the retry is stale like any unknown token.
+local prefix, key, token, client = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now = now_ms()
 local h = KEYS[1]
 local rl = rl_key(prefix, ARGV[5], tonumber(ARGV[6]), now)
@@ -19,6 +25,11 @@ local wait = rate_limited(rl, tonumber(ARGV[6]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
+if cur[1] == 'completed' and cur[2] == token and cur[5] == client then
+  local progress = job_progress(prefix, cur[7])
+  return {'completed', token, cur[4] or '', cur[5], cur[6] or '0', cur[7] or '', progress[1],
+    progress[2], '1'}
+end
 local stale = check_live(cur, cur[7], key, prefix, token, now)
 if stale then
   return stale
@@ -36,4 +47,4 @@ if retention > 0 then
 end
 local progress = job_progress(prefix, job_id)
 return {'completed', token, cur[4] or '', cur[5] or '', cur[6] or '0', job_id, progress[1],
-  progress[2]}
+  progress[2], '0'}

@@ -1,14 +1,20 @@
 -- The holder of the live lease on KEYS[1] gives it back with a reason. The key becomes
 -- claimable again, or is parked as failed once it has used max_attempts claims.
--- ARGV: prefix, key, token, reason, max_attempts, rl_identity, rl_limit
+-- ARGV: prefix, key, token, reason, max_attempts, rl_identity, rl_limit, client
+--
+-- Idempotent retry: the fail records its token (`failed_token`). A fail sent again with the
+-- same token by the same client, while the key is still free or parked from that fail (no
+-- claim since, no recovery), answers as the first fail did and changes nothing; the reason
+-- stays the first one.
 local prefix, key, token, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local client = ARGV[8]
 local now = now_ms()
 local h = KEYS[1]
 local rl = rl_key(prefix, ARGV[6], tonumber(ARGV[7]), now)
 
 ensure_types({h, 'hash'})
 local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'client', 'attempts',
-  'job_id')
+  'job_id', 'failed_token')
 local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset',
   prefix .. 'idx:failed', 'zset'}
 if rl then
@@ -20,6 +26,16 @@ ensure_types(job_types(prefix, cur[7], checks))
 local wait = rate_limited(rl, tonumber(ARGV[7]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
+end
+if (cur[1] == 'free' or cur[1] == 'failed') and cur[2] == token and cur[8] == token
+    and cur[5] == client then
+  local progress = job_progress(prefix, cur[7] or '')
+  local was_parked = '0'
+  if cur[1] == 'failed' then
+    was_parked = '1'
+  end
+  return {'failed', token, cur[4] or '', cur[5], cur[6] or '0', cur[7] or '', progress[1],
+    progress[2], was_parked, '1'}
 end
 local stale = check_live(cur, cur[7], key, prefix, token, now)
 if stale then
@@ -34,7 +50,7 @@ if parked then
   redis.call('HSET', h, 'parked_ms', num_str(now))
 end
 redis.call('HSET', h, 'state', new_state, 'until', num_str(now), 'reason', reason,
-  'failed_ms', num_str(now))
+  'failed_ms', num_str(now), 'failed_token', token)
 redis.call('ZREM', prefix .. 'idx:held', key)
 local progress = job_progress(prefix, cur[7] or '')
 local parked_flag = '0'
@@ -42,4 +58,4 @@ if parked then
   parked_flag = '1'
 end
 return {'failed', token, cur[4] or '', cur[5] or '', num_str(attempts), cur[7] or '',
-  progress[1], progress[2], parked_flag}
+  progress[1], progress[2], parked_flag, '0'}

@@ -15,57 +15,19 @@ valid token (unknown routes included, so probing reveals nothing either).
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seamless.coordinator import errors
 from seamless.coordinator.metrics import CoordinatorMetrics
+from seamless.coordinator.routes import PUBLIC_PATHS, route_label
 
-PUBLIC_PATHS = frozenset({"/health", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"})
 WORKER_HEADER = b"x-worker-id"
 MAX_WORKER_ID = 128
-
-_ROUTES = {
-    "/v1/leases/claim": "claim",
-    "/v1/leases/renew": "renew",
-    "/v1/leases/complete": "complete",
-    "/v1/leases/fail": "fail",
-    "/v1/leases/recover": "recover",
-    "/v1/leases": "list",
-    "/health": "healthz",
-    "/healthz": "healthz",
-    "/readyz": "readyz",
-    "/metrics": "metrics",
-}
-
-
-def route_label(path: str) -> str:
-    label = _ROUTES.get(path)
-    if label is not None:
-        return label
-    return "inspect" if path.startswith("/v1/leases/") else "other"
-
-
-async def send_json(
-    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *headers,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 class GuardMiddleware:
@@ -113,12 +75,12 @@ class GuardMiddleware:
         try:
             status = await self._check(scope)
             if status:
-                await self._refuse(send, status)
+                await self._refuse(scope, receive, send, status)
                 return
             body = await self._read_bounded(receive)
             if body is None:
                 status = 413
-                await self._refuse(send, status)
+                await self._refuse(scope, receive, send, status)
                 return
             await self.app(scope, _replay(body, receive), send_recording)
         finally:
@@ -163,30 +125,14 @@ class GuardMiddleware:
                 break
         return b"".join(chunks)
 
-    async def _refuse(self, send: Send, status: int) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int) -> None:
         if status == 401:
-            await send_json(
-                send,
-                401,
-                {"error": "unauthorized", "field": "Authorization",
-                 "detail": "send 'Authorization: Bearer <client token>'"},
-                [(b"www-authenticate", b"Bearer")],
-            )  # fmt: skip
+            response = errors.unauthorized()
         elif status == 413:
-            await send_json(
-                send,
-                413,
-                {"error": "too_large", "field": "body",
-                 "detail": f"the body is over the {self._max_body} byte limit"},
-            )  # fmt: skip
+            response = errors.too_large(self._max_body)
         else:
-            await send_json(
-                send,
-                400,
-                {"error": "invalid_request", "field": "headers",
-                 "detail": "X-Worker-Id must be printable and at most 128 characters, "
-                           "Content-Length a number"},
-            )  # fmt: skip
+            response = errors.bad_headers()
+        await response(scope, receive, send)
 
     def _observe(self, route: str, status: int, elapsed: float) -> None:
         child = self._children.get((route, status))

@@ -82,7 +82,6 @@ class LedgerWriter:
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._task: asyncio.Task[None] | None = None
         self._table_ready = False
-        self.dropped = 0
 
     @property
     def pending(self) -> int:
@@ -91,7 +90,6 @@ class LedgerWriter:
     def record(self, row: LedgerRow) -> None:
         """Buffer one row; never blocks, never raises."""
         if len(self._buffer) >= self._capacity:
-            self.dropped += 1
             self._metrics.ledger_dropped.inc()
             return
         self._buffer.append(row)

@@ -61,6 +61,12 @@ class CoordinatorMetrics:
             ["operation"],
             registry=r,
         )
+        self.replays = Counter(
+            "seamless_coordinator_replays_total",
+            "Retried claim/complete/fail answered as the first request was (nothing changed)",
+            ["operation"],
+            registry=r,
+        )
         self.completed = Counter(
             "seamless_coordinator_completed_total",
             "Keys completed",

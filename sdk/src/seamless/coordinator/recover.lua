@@ -33,7 +33,8 @@ end
 if cur[1] then
   redis.call('HSET', h, 'state', 'free', 'attempts', '0', 'until', num_str(now),
     'recovered_ms', num_str(now))
-  redis.call('HDEL', h, 'reason', 'parked_ms')
+  -- failed_token goes too: a fail replayed after recovery is stale, not the first fail.
+  redis.call('HDEL', h, 'reason', 'parked_ms', 'failed_token')
   redis.call('PERSIST', h)
 end
 redis.call('ZREM', prefix .. 'idx:held', key)

@@ -17,6 +17,17 @@ called ``X:done`` once created the key job ``X`` kept its shard set in). Each sc
 the type of every key it may write before its first write (see _common.lua), so a script
 either applies whole or changes nothing.
 
+Idempotent retries
+------------------
+A request whose reply was lost may be sent again, and the retry answers as the first
+request did instead of refusing what was in fact applied: a claim carrying the request id
+of the key's live lease, from the same client and holder, gets that lease back (same token,
+attempts and lease end); a complete or fail repeating the token that completed or failed
+the key, from the client that held it, answers 200 again. Replays change nothing, so the
+handlers skip the counters, logs and ledger rows of the first answer (``replayed``). Any
+other repeat is refused as before: another request id gets 409 held, another client's or
+an older token 409 stale.
+
 Fencing tokens survive Redis data loss
 --------------------------------------
 A claim's token is ``max(stored + 1, now_us)`` where ``now_us`` is the Redis server's clock
@@ -85,6 +96,8 @@ class Granted:
     # The previous lease on the key ran out; `newly_expired` when this claim noticed it first.
     lost: ExpiredLease | None
     newly_expired: bool
+    # The live lease handed back again to a retry of the claim that was granted it.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,8 @@ class Finished:
     attempts: int
     job: JobProgress
     parked: bool = False
+    # A retry of the complete/fail that already finished this lease: nothing changed.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +218,7 @@ class LeaseStore:
         job_id: str | None = None,
         shards_total: int | None = None,
         identity: str = "",
+        request_id: str | None = None,
     ) -> ClaimResult:
         reply: list[str] = await self.scripts.claim(
             keys=[self.lease_key(key)],
@@ -217,6 +233,7 @@ class LeaseStore:
                 self.max_attempts,
                 identity or client,
                 self.rate_limit,
+                request_id or "",
             ],
         )
         kind = reply[0]
@@ -231,6 +248,7 @@ class LeaseStore:
                 job=_job(reply[4], reply[5], reply[6]),
                 lost=lost,
                 newly_expired=reply[8] == "1",
+                replayed=reply[11] == "1",
             )
         if kind == "held":
             job = _job(reply[3], reply[4], reply[5])
@@ -267,7 +285,7 @@ class LeaseStore:
             return Renewed(int(reply[1]), int(reply[2]), reply[3])
         return self._not_done(reply, key, token)
 
-    async def complete(self, key: str, token: int, *, identity: str) -> FinishResult:
+    async def complete(self, key: str, token: int, *, client: str, identity: str) -> FinishResult:
         reply: list[str] = await self.scripts.complete(
             keys=[self.lease_key(key)],
             args=[
@@ -277,6 +295,7 @@ class LeaseStore:
                 self.completed_retention_ms,
                 identity,
                 self.rate_limit,
+                client,
             ],
         )
         if reply[0] == "completed":
@@ -286,10 +305,13 @@ class LeaseStore:
                 client=reply[3],
                 attempts=int(reply[4]),
                 job=_job(reply[5], reply[6], reply[7]),
+                replayed=reply[8] == "1",
             )
         return self._not_done(reply, key, token)
 
-    async def fail(self, key: str, token: int, reason: str, *, identity: str) -> FinishResult:
+    async def fail(
+        self, key: str, token: int, reason: str, *, client: str, identity: str
+    ) -> FinishResult:
         reply: list[str] = await self.scripts.fail(
             keys=[self.lease_key(key)],
             args=[
@@ -300,6 +322,7 @@ class LeaseStore:
                 self.max_attempts,
                 identity,
                 self.rate_limit,
+                client,
             ],
         )
         if reply[0] == "failed":
@@ -310,6 +333,7 @@ class LeaseStore:
                 attempts=int(reply[4]),
                 job=_job(reply[5], reply[6], reply[7]),
                 parked=reply[8] == "1",
+                replayed=reply[9] == "1",
             )
         return self._not_done(reply, key, token)
 
