@@ -241,6 +241,7 @@ class SeamlessDataProvider:
             )
         self._cache = _TTLCache(cache_ttl_s, cache_max_entries)
         self._background: set[asyncio.Task[BackfillReport]] = set()
+        self._unwinding: set[asyncio.Future[Any]] = set()  # cancelled reads, finishing
         self.last_conformance_report: ConformanceReport | None = None
         self._log = get_logger("seamless.provider")
 
@@ -280,6 +281,18 @@ class SeamlessDataProvider:
 
     async def aclose(self) -> None:
         await self.wait_background()
+        if self._unwinding:
+            await asyncio.wait(set(self._unwinding))
+
+    def _unwind(self, cancelled: asyncio.Future[Any]) -> None:
+        """Keep a cancelled read referenced until it has unwound; what it raised is moot."""
+        self._unwinding.add(cancelled)
+        cancelled.add_done_callback(self._unwound)
+
+    def _unwound(self, future: asyncio.Future[Any]) -> None:
+        self._unwinding.discard(future)
+        if not future.cancelled():
+            future.exception()  # retrieved: its caller has moved on
 
     # --- internals ----------------------------------------------------------------------
 
@@ -396,10 +409,20 @@ class _Request:
     async def _read_storage(self, phase: Phase) -> pl.DataFrame:
         began = time.monotonic()
         timeout = self.sla.remaining_ms(phase)
+        read = asyncio.ensure_future(
+            self.p.store.read(self.node_id, self.interval, self.start, self.end)
+        )
         try:
-            async with asyncio.timeout(None if timeout is None else timeout / 1000):
-                frame = await self.p.store.read(self.node_id, self.interval, self.start, self.end)
-        except TimeoutError:
+            await asyncio.wait({read}, timeout=None if timeout is None else timeout / 1000)
+        finally:
+            if not read.done():
+                # The deadline is the caller's: the read unwinds off the request's path (a
+                # PG-wire query cancel waits on the server, measured at 2 s under load).
+                read.cancel()
+                self.p._unwind(read)
+        if read.done():
+            frame = read.result()
+        else:
             frame = empty_bars()
             self.extra_reasons.append(f"{phase.value}: storage read timed out")
         self.sla.record(phase, (time.monotonic() - began) * 1000)

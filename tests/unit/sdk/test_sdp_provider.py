@@ -413,3 +413,41 @@ async def test_logs_are_json_with_the_request_and_lease_fields() -> None:
     assert done[0]["lease_key"] == lease_key("n", IV, Range(0, IV * 9))
     fetch = [e for e in events if e["event"] == "seamless.fetch"]
     assert fetch and {"node_id", "interval", "start", "end"} <= fetch[0].keys()
+
+
+class _SlowToCancelStore(MemoryBarStore):
+    """A memory store whose reads hang and, once cancelled, take `unwind_s` to give up, as a
+    PG-wire read does while psycopg's cancel request waits on a busy server."""
+
+    def __init__(self, unwind_s: float) -> None:
+        super().__init__()
+        self.unwind_s = unwind_s
+        self.unwound = asyncio.Event()
+
+    async def read(self, node_id: str, interval: int, start: int, end: int) -> pl.DataFrame:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await asyncio.sleep(self.unwind_s)
+            self.unwound.set()
+            raise
+        raise AssertionError("the read was never cancelled")
+
+
+async def test_storage_budget_is_kept_while_a_cancelled_read_unwinds_slow_cancel_store() -> None:
+    # The load gate saw storage_wait 5.1 s against a 3 s budget: the phase waited for the
+    # cancelled PG read to unwind. The caller's deadline is the budget, not budget + unwind.
+    budget_ms, unwind_s = 200, 1.5
+    store = _SlowToCancelStore(unwind_s)
+    provider, _, _, _ = make(
+        store=store,
+        sla=SLAPolicy(max_wait_storage_ms=budget_ms, on_violation=OnViolation.PARTIAL_FILL),
+        strategy=Strategy.FAIL_FAST,
+    )
+    began = time.monotonic()
+    with pytest.raises(CoverageUnavailable):
+        await provider.fetch(0, IV * 9, node_id="n", interval=IV)
+    assert time.monotonic() - began < unwind_s, "the fetch waited for the read to unwind"
+    assert not store.unwound.is_set()
+    await provider.aclose()  # and closing waits until the read has unwound
+    assert store.unwound.is_set()
