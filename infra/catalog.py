@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.parse import urlsplit as _split
 
@@ -582,6 +583,24 @@ def _kafka_grant(config: StackConfig, user: str) -> KafkaGrant:
     raise KeyError(user)
 
 
+# The coordinator's clients (its COORDINATOR_TOKENS_FILE): the SDK's workers, and `ops`, an
+# operator only (it may force a recovery, e.g. `seamless lease recover --force`, and claims
+# nothing), so the workers' token can never take a live lease from another worker.
+COORDINATOR_WORKER_CLIENT = "seamless-sdk"
+COORDINATOR_OPERATOR_CLIENT = "ops"
+
+
+def coordinator_tokens(credentials: Mapping[str, str]) -> dict[str, Any]:
+    """The coordinator's tokens file, in its role form (see seamless.coordinator.settings)."""
+    return {
+        COORDINATOR_WORKER_CLIENT: credentials["coordinator.token"],
+        COORDINATOR_OPERATOR_CLIENT: {
+            "token": credentials["coordinator.operator_token"],
+            "roles": ["operator"],
+        },
+    }
+
+
 def _coordinator(
     config: StackConfig, ep: Endpoints, hp: Callable[[int], int | None], data_edges: list[str]
 ) -> ServiceSpec:
@@ -654,8 +673,8 @@ def _coordinator(
             ),
             SecretItem(
                 key="tokens.yml",
-                render=lambda c: yaml.safe_dump({"seamless-sdk": c["coordinator.token"]}),
-                needs=("coordinator.token",),
+                render=lambda c: yaml.safe_dump(coordinator_tokens(c), sort_keys=True),
+                needs=("coordinator.token", "coordinator.operator_token"),
                 file=f"{SECRETS_DIR}/tokens.yml",
             ),
         ),

@@ -192,6 +192,11 @@ def deploy(config: StackConfig) -> SeamlessBundle:
     pulumi.export("sdkConfig", bundle.sdk_config)
     if config.platform == "docker" and config.expose_host_ports:
         pulumi.export("hostSdkConfig", host_sdk_config(bundle.catalog, bundle.sdk_config))
+    operator_token = bundle.credentials.values.get("coordinator.operator_token")
+    if operator_token is not None:
+        # The coordinator's `ops` client (operator role: `seamless lease recover --force`);
+        # a secret output, read with `--show-secrets`.
+        pulumi.export("coordinatorOperatorToken", pulumi.Output.secret(operator_token))
     pulumi.export("services", list(bundle.catalog.names))
     pulumi.export("resourceCount", bundle.settled().apply(len))
     return bundle

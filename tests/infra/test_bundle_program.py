@@ -4,12 +4,15 @@ isolation grants, secrets, and prod's refusal to preview without a coordinator."
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
 import pytest
 import yaml
+from seamless.coordinator.settings import load_settings
 
 from infra import catalog as cat
 from infra import isolation
@@ -46,7 +49,7 @@ EXPECTED_DEV_TYPES = {
     "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 4,
     "minio:index/s3Bucket:S3Bucket": 1,
     "pulumi:providers:minio": 1,
-    "random:index/randomPassword:RandomPassword": 16,
+    "random:index/randomPassword:RandomPassword": 17,  # coordinator.operator_token included
     "seamless:bundle:SeamlessBundle": 1,
     "seamless:docker:Platform": 1,
     "seamless:docker:Service": 8,
@@ -85,7 +88,7 @@ EXPECTED_PROD_PROVIDER_TYPES = {
     "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 4,
     "minio:index/s3Bucket:S3Bucket": 1,
     "pulumi:providers:minio": 1,
-    "random:index/randomPassword:RandomPassword": 20,
+    "random:index/randomPassword:RandomPassword": 21,  # coordinator.operator_token included
     "seamless:identity:ObjectStoreIdentities": 1,
     "seamless:kubernetes:ServiceJob": 1,
 }
@@ -198,9 +201,24 @@ def test_dev_secrets_travel_as_files_never_env() -> pulumi.Output[Any]:
         assert _host(settings["REDIS_DSN"]) == "redis"
         assert settings["REDIS_DSN"].endswith(":6379/3")
         assert _host(settings["QUESTDB_DSN"]) == "questdb"
-        assert yaml.safe_load(files["/run/secrets/seamless/tokens.yml"])["seamless-sdk"]
+        _assert_coordinator_tokens(files["/run/secrets/seamless/tokens.yml"])
 
     return _checked(run, check)
+
+
+def _assert_coordinator_tokens(text: str) -> None:
+    """The bundle's tokens file, as the coordinator itself reads it: the SDK's client is a
+    worker, `ops` an operator only, each with its own generated token."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "tokens.yml"
+        path.write_text(text)
+        env = {"REDIS_DSN": "redis://r:6379/3", "COORDINATOR_TOKENS_FILE": str(path)}
+        settings = load_settings(env)
+    assert sorted(settings.tokens) == ["ops", "seamless-sdk"]
+    assert settings.roles_of("seamless-sdk") == {"worker"}
+    assert settings.roles_of("ops") == {"operator"}
+    tokens = {client: secret.get_secret_value() for client, secret in settings.tokens.items()}
+    assert tokens["ops"] != tokens["seamless-sdk"]
 
 
 @pulumi.runtime.test
@@ -343,9 +361,9 @@ def test_prod_wiring_every_dsn_points_at_a_declared_service() -> pulumi.Output[A
             "worldservice"
         ]
         assert _host(ws["dsn"]) == "postgres" and _host(ws["redis"]) == "redis"
-        coord = yaml.safe_load(
-            secrets["seamless-coordinator-secrets"].inputs["stringData"]["coordinator.yml"]
-        )
+        coord_secret = secrets["seamless-coordinator-secrets"].inputs["stringData"]
+        coord = yaml.safe_load(coord_secret["coordinator.yml"])
+        _assert_coordinator_tokens(coord_secret["tokens.yml"])
         for key in ("REDIS_DSN", "QUESTDB_DSN"):
             assert _host(coord[key]) in services, key
         # the SDK config the stack hands out names services that exist
@@ -438,6 +456,7 @@ def test_prod_secrets_are_marked_secret() -> pulumi.Output[Any]:
     bundle = run.bundle
     checks = [
         run.outputs["sdkConfig"].is_secret(),
+        run.outputs["coordinatorOperatorToken"].is_secret(),
         *(value.is_secret() for value in bundle.credentials.values.values()),
     ]
 

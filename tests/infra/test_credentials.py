@@ -37,6 +37,7 @@ def test_prod_needs_every_service_password_and_no_identity_name() -> None:
         keys
     )
     assert {"coordinator.token", "minio.root_password", "questdb", "neo4j"} <= set(keys)
+    assert "coordinator.operator_token" in keys  # the coordinator's `ops` client
     assert not [k for k in keys if k.endswith(".access_key")]
     assert "minio.root_user" not in keys
 

@@ -313,11 +313,15 @@ class CoordinatorClient:
         status = response.status_code
         if status == 429:
             raise _RateLimited(parse_retry_after(response.headers.get("Retry-After")))
-        if status in (401, 403):
+        if status == 401:
             raise CoordinatorAuthError(
                 f"{where}: the coordinator refused our credentials (HTTP {status}); "
                 "check seamless.coordinator_token / QMTL_SEAMLESS_COORDINATOR_TOKEN"
             )
+        if status == 403:
+            # A valid token whose client may not do this: another client's lease
+            # (not_owner) or a missing role. The service's detail says which.
+            raise CoordinatorAuthError(f"{where}: HTTP 403 {_error_text(response)}")
         if status >= 500:
             raise CoordinatorUnavailable(f"{where}: HTTP {status} {_snippet(response)}")
         return response
@@ -341,12 +345,7 @@ class CoordinatorClient:
     def _unexpected(self, response: httpx.Response, op: str, key: str) -> Exception:
         status = response.status_code
         if 400 <= status < 500:
-            try:
-                error = ErrorResponse.model_validate_json(response.content)
-                field = f" (field {error.field})" if error.field else ""
-                detail = f"{error.error}{field}: {error.detail or ''}".rstrip(": ")
-            except ValidationError:
-                detail = _snippet(response)
+            detail = _error_text(response)
             if status == 404 and op != "inspect":
                 # QMTL read 404 as "no lease"; here it means a wrong URL or an old service.
                 return CoordinatorUnavailable(
@@ -403,6 +402,16 @@ def _parse(model: type[_Model], response: httpx.Response) -> _Model:
             f"{response.request.method} {response.request.url}: HTTP {response.status_code} "
             f"with a body that is not a valid {model.__name__}: {_snippet(response)}"
         ) from exc
+
+
+def _error_text(response: httpx.Response) -> str:
+    """`error (field f): detail` of an ErrorResponse body, else a snippet of the body."""
+    try:
+        error = ErrorResponse.model_validate_json(response.content)
+    except ValidationError:
+        return _snippet(response)
+    field = f" (field {error.field})" if error.field else ""
+    return f"{error.error}{field}: {error.detail or ''}".rstrip(": ")
 
 
 def _snippet(response: httpx.Response) -> str:

@@ -11,6 +11,10 @@ live lease gets that lease back unchanged; a complete or fail repeated with the 
 finished the key answers as the first did and changes nothing. (One process is one client
 and one holder here, so the request id and the token are all there is to match.)
 
+Ownership and roles (the service's 403s) have nothing to decide here: the one client owns
+every lease, so `inspect` always shows the token (and `LeaseInfo.client` stays None, as no
+bearer identity exists), and there is no forced recovery to guard.
+
 Leases are not shared between processes: that is why prod never uses it.
 """
 

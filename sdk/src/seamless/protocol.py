@@ -119,6 +119,9 @@ class LeaseInfo(BaseModel):
     key: str
     state: LeaseState
     holder: str | None = None
+    # The client (bearer token identity) that claimed the lease: it alone may renew,
+    # complete or fail it, and it alone is shown the token of a live lease (null to others).
+    client: str | None = None
     token: int | None = None
     lease_until_ms: int | None = None
     attempts: int = 0
@@ -137,6 +140,14 @@ class ErrorResponse(BaseModel):
 class NotFoundResponse(ErrorResponse):
     """404: no such route. Carries `completion_ratio` (always null) like every 404/409, so
     QMTL's client, which reads it with a default, never invents a ratio."""
+
+    completion_ratio: float | None = None
+
+
+class ForbiddenResponse(ErrorResponse):
+    """403: the caller may not do this. `not_owner` on renew/complete/fail with the token of
+    a lease another client claimed (with the key's real `completion_ratio`, as on 409, for
+    QMTL's client); `forbidden` when the client lacks the role a request needs."""
 
     completion_ratio: float | None = None
 

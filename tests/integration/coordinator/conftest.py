@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from coordinator_testkit import OTHER_TOKEN, TOKEN, AppFactory, LiveApp
+from coordinator_testkit import OPERATOR_TOKEN, OTHER_TOKEN, TOKEN, AppFactory, LiveApp
 from pydantic import SecretStr
 from seamless.coordinator import CoordinatorSettings, create_app
 from seamless.coordinator.metrics import CoordinatorMetrics
@@ -28,7 +28,12 @@ def make_app(redis_server: RedisServer) -> AppFactory:
     async def factory(**overrides: Any) -> AsyncIterator[LiveApp]:
         settings_kwargs: dict[str, Any] = {
             "redis_dsn": redis_server.url,
-            "tokens": {"worker-a": SecretStr(TOKEN), "worker-b": SecretStr(OTHER_TOKEN)},
+            "tokens": {
+                "worker-a": SecretStr(TOKEN),
+                "worker-b": SecretStr(OTHER_TOKEN),
+                "ops": SecretStr(OPERATOR_TOKEN),
+            },
+            "roles": {"ops": frozenset({"operator"})},
             "prometheus_port": 0,
             "key_prefix": f"seamless-it-{secrets.token_hex(4)}:",
             "max_attempts": 3,

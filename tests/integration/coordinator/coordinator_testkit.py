@@ -18,6 +18,11 @@ from seamless.coordinator.metrics import CoordinatorMetrics
 
 TOKEN = "integration-token-" + secrets.token_hex(8)
 OTHER_TOKEN = "other-client-token-" + secrets.token_hex(8)
+# The in-process app's clients: TOKEN is worker-a's (the default), OTHER_TOKEN worker-b's,
+# OPERATOR_TOKEN the client `ops` with the operator role alone.
+OPERATOR_TOKEN = "operator-token-" + secrets.token_hex(8)
+AS_OTHER_CLIENT = {"Authorization": f"Bearer {OTHER_TOKEN}"}
+AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
 @dataclass

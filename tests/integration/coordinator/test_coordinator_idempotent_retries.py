@@ -7,12 +7,11 @@ Against the session's real Redis through the real app."""
 from __future__ import annotations
 
 import pytest
-from coordinator_testkit import OTHER_TOKEN, LiveApp, wait_until
+from coordinator_testkit import AS_OTHER_CLIENT, LiveApp, wait_until
 
 pytestmark = pytest.mark.integration
 
 KEY = "retry-node:60:0:3600::"
-AS_OTHER_CLIENT = {"Authorization": f"Bearer {OTHER_TOKEN}"}
 
 
 async def _claim(live: LiveApp, key: str = KEY, **extra: object) -> dict:
@@ -125,13 +124,15 @@ async def test_a_repeated_complete_reports_the_jobs_current_ratio(live: LiveApp)
     assert status == 200 and again == {**first[1], "completion_ratio": 1.0}
 
 
-async def test_a_complete_repeated_by_another_client_is_stale(live: LiveApp) -> None:
+async def test_a_complete_repeated_by_another_client_is_forbidden(live: LiveApp) -> None:
     lease = (await _claim(live))["lease"]
     body = {"key": KEY, "token": lease["token"]}
     assert (await _post(live, "complete", body))[0] == 200
+    before = await _lease_record(live)
     status, refused = await _post(live, "complete", body, headers=AS_OTHER_CLIENT)
-    assert status == 409 and refused["reason"] == "stale"
+    assert status == 403 and refused["error"] == "not_owner"  # the lease is worker-a's
     assert refused["completion_ratio"] == 1.0
+    assert await _lease_record(live) == before
 
 
 async def test_an_old_token_after_another_holder_took_over_is_still_stale(
@@ -189,7 +190,7 @@ async def test_a_fail_repeated_after_a_new_claim_or_recovery_is_stale(live: Live
     body = {"key": KEY, "token": lease["token"], "reason": "x"}
     assert (await _post(live, "fail", body))[0] == 200
     status, refused = await _post(live, "fail", body, headers=AS_OTHER_CLIENT)
-    assert status == 409 and refused["reason"] == "stale"
+    assert status == 403 and refused["error"] == "not_owner"  # the fail was worker-a's
 
     again = (await _claim(live))["lease"]  # a new lease: the old fail is history
     status, refused = await _post(live, "fail", body)

@@ -97,7 +97,9 @@ async def test_fail_refuses_whole(store: LeaseStore) -> None:
 async def test_renew_refuses_whole(store: LeaseStore) -> None:
     lease = await _claim(store)
     await _plant_string(store, "idx:held")  # the old script extended `until`, then failed
-    await _refused_unchanged(store, lambda: store.renew(KEY, lease.token, 5000, identity="c"))
+    await _refused_unchanged(
+        store, lambda: store.renew(KEY, lease.token, 5000, client="c", identity="c")
+    )
     assert (await store.inspect(KEY)).lease_until_ms == lease.lease_until_ms
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import structlog
-from coordinator_testkit import AppFactory, LiveApp, wait_until
+from coordinator_testkit import AS_OPERATOR, AppFactory, LiveApp, wait_until
 
 from lab.servers import RedisServer
 
@@ -210,7 +210,9 @@ async def test_recover_refuses_a_live_lease_without_force(live: LiveApp) -> None
     lease = (await claim(live))["lease"]
     refused = await live.client.post("/v1/leases/recover", json={"key": KEY})
     assert refused.status_code == 409 and refused.json()["reason"] == "held"
-    forced = await live.client.post("/v1/leases/recover", json={"key": KEY, "force": True})
+    forced = await live.client.post(
+        "/v1/leases/recover", json={"key": KEY, "force": True}, headers=AS_OPERATOR
+    )
     assert forced.status_code == 200 and forced.json()["previous_state"] == "held"
     stale = await live.client.post(
         "/v1/leases/complete", json={"key": KEY, "token": lease["token"]}

@@ -3,9 +3,11 @@ name the bad key without ever echoing a secret."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 from seamless.coordinator.settings import load_settings
 from seamless.errors import ConfigError
 
@@ -101,3 +103,86 @@ def test_unknown_key_in_the_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_settings({}, config_file=config)
     assert raised.value.key == "redis_dns" and "unknown setting" in str(raised.value)
+
+
+# --- client tokens with roles (issue 17, item 3) -------------------------------------------
+
+OPS_TOKEN = "operator-token-value-9876543210"
+
+
+def test_a_token_string_is_a_worker_and_the_object_form_names_roles(tmp_path: Path) -> None:
+    inline = (
+        f'{{"sdk": "{TOKEN}", "ops": {{"token": "{OPS_TOKEN}", "roles": ["operator"]}}, '
+        f'"both": {{"token": "{TOKEN}-both", "roles": ["worker", "operator"]}}}}'
+    )
+    settings = load_settings({**BASE, "COORDINATOR_TOKENS": inline})
+    assert settings.tokens["ops"].get_secret_value() == OPS_TOKEN
+    assert settings.roles_of("sdk") == {"worker"}
+    assert settings.roles_of("ops") == {"operator"}
+    assert settings.roles_of("both") == {"worker", "operator"}
+    assert OPS_TOKEN not in repr(settings)
+
+    tokens = tmp_path / "tokens.yml"
+    tokens.write_text(f"sdk: {TOKEN}\nops:\n  token: {OPS_TOKEN}\n  roles: [operator]\n")
+    from_file = load_settings({"REDIS_DSN": "redis://r:1", "COORDINATOR_TOKENS_FILE": str(tokens)})
+    assert from_file.roles_of("sdk") == {"worker"} and from_file.roles_of("ops") == {"operator"}
+
+    # The inline 'id=token' form names workers only.
+    plain = load_settings({**BASE, "COORDINATOR_TOKENS": f"a={TOKEN},b={OPS_TOKEN}"})
+    assert plain.roles_of("a") == plain.roles_of("b") == {"worker"}
+
+
+def test_an_inline_entry_replaces_the_files_entry_roles_included(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yml"
+    tokens.write_text(f"ops:\n  token: {OPS_TOKEN}\n  roles: [operator]\n")
+    settings = load_settings(
+        {**BASE, "COORDINATOR_TOKENS_FILE": str(tokens), "COORDINATOR_TOKENS": f"ops={TOKEN}"}
+    )
+    assert settings.tokens["ops"].get_secret_value() == TOKEN
+    assert settings.roles_of("ops") == {"worker"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"token": OPS_TOKEN, "roles": ["admin"]}, "unknown role(s) 'admin'"),
+        ({"token": OPS_TOKEN, "roles": ["operator", "root"]}, "unknown role(s) 'root'"),
+        ({"token": OPS_TOKEN, "roles": []}, "non-empty list of roles"),
+        ({"token": OPS_TOKEN, "roles": "operator"}, "non-empty list of roles"),
+        ({"token": OPS_TOKEN}, "non-empty list of roles"),
+        ({"roles": ["operator"]}, "has no token"),
+        ({"token": OPS_TOKEN, "roles": ["operator"], "role": "x"}, "unknown field(s) role"),
+        ({"token": "short", "roles": ["operator"]}, "at least 16 characters"),
+        ({"token": 12345678901234567890, "roles": ["worker"]}, "must be a string"),
+        ({"token": OPS_TOKEN + " x", "roles": ["worker"]}, "contains whitespace"),
+    ],
+)
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_a_bad_role_entry_names_the_key_the_client_and_the_form(
+    tmp_path: Path, entry: dict, problem: str, where: str
+) -> None:
+    env = {"REDIS_DSN": "redis://r:1/0"}
+    if where == "env":
+        key = "COORDINATOR_TOKENS"
+        env[key] = json.dumps({"ops": entry})
+    else:
+        key = "COORDINATOR_TOKENS_FILE"
+        path = tmp_path / "tokens.yml"
+        path.write_text(yaml.safe_dump({"ops": entry}))
+        env[key] = str(path)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env)
+    message = str(raised.value)
+    assert raised.value.key == key and message.startswith(key)
+    assert "'ops'" in message and problem in message
+    assert '{"token": "<token>", "roles": [<one or more of worker, operator>]}' in message
+    assert OPS_TOKEN not in message and "short" not in message
+
+
+def test_clients_of_the_file_and_the_env_may_not_share_a_token(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.yml"
+    tokens.write_text(f"ops:\n  token: {TOKEN}\n  roles: [operator]\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**BASE, "COORDINATOR_TOKENS_FILE": str(tokens)})  # BASE: sdk=TOKEN
+    assert raised.value.key == "COORDINATOR_TOKENS" and "share one token" in str(raised.value)
+    assert TOKEN not in str(raised.value)

@@ -2,6 +2,8 @@
 
 The URL comes from --url or SEAMLESS_COORDINATOR_URL / QMTL_SEAMLESS_COORDINATOR_URL, the
 bearer token from SEAMLESS_COORDINATOR_TOKEN (or --token, which shells keep in history).
+`recover --force` needs a client with the operator role; inspect and list show a live
+lease's token only to the client holding it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,16 @@ def _request(target: _Target, method: str, path: str, **kwargs: Any) -> Any:
         body = {"detail": response.text[:500]}
     if response.status_code == 401:
         _die("the coordinator refused the credentials: set SEAMLESS_COORDINATOR_TOKEN")
+    if response.status_code == 403:
+        # The token is valid but its client may not do this (e.g. --force without the
+        # operator role): say so, and which token would do.
+        detail = body.get("detail") or "this client may not do that"
+        hint = ""
+        if "'operator' role" in detail:
+            hint = (
+                "; set SEAMLESS_COORDINATOR_TOKEN to the token of a client with the operator role"
+            )
+        _die(f"forbidden (HTTP 403): {detail}{hint}")
     if response.status_code == 409:
         detail = body.get("detail") or ""
         _die(f"refused: the key is {body.get('reason')}. {detail}".strip())
@@ -80,6 +92,7 @@ def _request(target: _Target, method: str, path: str, **kwargs: Any) -> Any:
 
 def _table(title: str, leases: list[LeaseInfo]) -> Table:
     table = Table(title=title)
+    # The lease's client is in --json (a ninth column would cut the key on 80 columns).
     for column in ("key", "state", "holder", "token", "lease_until_ms", "attempts", "reason"):
         table.add_column(column)
     for info in leases:
@@ -87,7 +100,7 @@ def _table(title: str, leases: list[LeaseInfo]) -> Table:
             escape(info.key),
             info.state,
             escape(info.holder or ""),
-            str(info.token or ""),
+            str(info.token or ""),  # a live lease's token shows only to its client
             str(info.lease_until_ms or ""),
             str(info.attempts),
             escape(info.last_reason or ""),
@@ -116,11 +129,16 @@ def recover(
     url: UrlOption,
     token: TokenOption = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Also release a live lease or reopen a completed key.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Also release a live lease or reopen a completed key (operator role).",
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a parked (failed) or expired key claimable again with a fresh attempt budget."""
+    """Make a parked (failed) or expired key claimable again with a fresh attempt budget.
+    --force needs a token whose client has the operator role."""
     body = _request(
         _Target(url, token, 5.0), "POST", "/v1/leases/recover", json={"key": key, "force": force}
     )

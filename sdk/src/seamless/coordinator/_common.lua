@@ -105,17 +105,25 @@ local function job_fields(prefix, job_id)
   return job_id or '', progress[1], progress[2]
 end
 
--- A complete/fail/renew is accepted only from the holder of the current live lease.
--- `cur` is HMGET state, token, until, holder; `job_id` the lease's job. Returns nil when
--- `token` is that lease's token, else the stale reply (state, current token, newly expired,
--- holder, job fields). A token that names the current lease after it expired is stale too:
--- the key may already be claimable, and an expiry noticed here is reported once (ZREM on
--- the held index decides who reports it).
-local function check_live(cur, job_id, key, prefix, token, now)
+-- A complete/fail/renew is accepted only from the holder of the current live lease, sent by
+-- the client that claimed it. `cur` is HMGET state, token, until, holder; `owner` the
+-- lease's client, `client` the caller's; `job_id` the lease's job. Returns nil when `token`
+-- is that lease's token and `client` its owner, else the refusal:
+-- - stale (state, current token, newly expired, holder, job fields) for any other token,
+--   whoever sends it: a client guessing tokens learns nothing it could not learn before;
+-- - forbidden (state, job fields) for the right token from another client, expired or not,
+--   and nothing is written (an expiry is reported by the sweep or the owner's request).
+-- A token that names the current lease after it expired is stale too: the key may already
+-- be claimable, and an expiry noticed here is reported once (ZREM on the held index decides
+-- who reports it).
+local function check_live(cur, owner, job_id, key, prefix, token, client, now)
   local state = cur[1] or 'free'
   local jid, done, total = job_fields(prefix, job_id)
   if state ~= 'held' or cur[2] ~= token then
     return {'stale', state, cur[2] or '', '0', cur[4] or '', jid, done, total}
+  end
+  if owner ~= client then
+    return {'forbidden', state, jid, done, total}
   end
   if tonumber(cur[3]) <= now then
     local newly = redis.call('ZREM', prefix .. 'idx:held', key)
@@ -125,4 +133,11 @@ local function check_live(cur, job_id, key, prefix, token, now)
     return {'stale', 'expired', cur[2], num_str(newly), cur[4] or '', jid, done, total}
   end
   return nil
+end
+
+-- The refusal of a replay (a complete/fail repeated with the token that finished the key)
+-- sent by a client other than the one that finished it.
+local function forbidden(state, prefix, job_id)
+  local jid, done, total = job_fields(prefix, job_id)
+  return {'forbidden', state, jid, done, total}
 end

@@ -8,6 +8,12 @@ of replicas can serve one Redis; what a change reports (metrics, logs, ledger ro
 `routes.py`. Responses are serialised once with pydantic and returned as raw JSON (no
 second pass through FastAPI's encoder).
 
+Ownership and roles: a lease belongs to the client that claimed it. Renew, complete and
+fail with its token from another client answer 403 `not_owner` (store.py); inspect, list
+and recover show a live lease's token to that client only (null to others). Claiming needs
+the `worker` role, a forced recovery the `operator` role (403 `forbidden` naming the role,
+before Redis is asked); reading and unforced recovery need only a valid token.
+
 A malformed body, query or path answers 422 naming the field, and nothing reaches Redis
 before the input is valid, so a bad request never changes a lease. Redis being unreachable
 answers 503.
@@ -37,14 +43,15 @@ from starlette.responses import Response
 from seamless.coordinator import errors
 from seamless.coordinator import routes as r
 from seamless.coordinator.events import LeaseEvents
-from seamless.coordinator.fastpath import FastLeaseRoutes, FastRoute, Handler
-from seamless.coordinator.guard import GuardMiddleware
+from seamless.coordinator.fastpath import NOBODY, FastLeaseRoutes, FastRoute, Handler
+from seamless.coordinator.guard import Caller, GuardMiddleware
 from seamless.coordinator.ledger import LedgerWriter
 from seamless.coordinator.logs import get_logger
 from seamless.coordinator.metrics import CoordinatorMetrics
-from seamless.coordinator.settings import CoordinatorSettings
+from seamless.coordinator.settings import OPERATOR, WORKER, CoordinatorSettings
 from seamless.coordinator.store import (
     Finished,
+    Forbidden,
     LeaseStore,
     RateLimited,
     Recovered,
@@ -60,6 +67,7 @@ from seamless.protocol import (
     ConflictResponse,
     ErrorResponse,
     FailRequest,
+    ForbiddenResponse,
     HealthResponse,
     Lease,
     LeaseInfo,
@@ -81,6 +89,12 @@ _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ConflictResponse, "description": "held, completed, failed or stale"},
+}
+_FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {
+        "model": ForbiddenResponse,
+        "description": "not_owner: another client's lease; forbidden: a role is missing",
+    },
 }
 _HEALTH_RESPONSES: dict[int | str, dict[str, Any]] = {503: {"model": HealthResponse}}
 
@@ -168,10 +182,18 @@ class Service:
             await asyncio.sleep(interval)
 
 
-def _identity(request: Request) -> tuple[str, str]:
-    """(client id from the bearer token, worker id from X-Worker-Id or '')."""
-    state = request.scope.get("state", {})
-    return state.get("client_id", ""), state.get("worker_id", "")
+def _caller(request: Request) -> Caller:
+    """Who sent the request (set by the guard)."""
+    caller: Caller = request.scope.get("state", {}).get("caller", NOBODY)
+    return caller
+
+
+def _shown_to(info: LeaseInfo, caller: Caller) -> LeaseInfo:
+    """`info` as `caller` may see it: a live lease's token only for the client holding it.
+    (A token that is no longer live gives no power, so it stays visible to operators.)"""
+    if info.state == "held" and info.token is not None and info.client != caller.client:
+        return info.model_copy(update={"token": None})
+    return info
 
 
 def _fastapi_endpoint(route: r.Route, handler: Handler) -> Callable[..., Awaitable[Response]]:
@@ -179,7 +201,7 @@ def _fastapi_endpoint(route: r.Route, handler: Handler) -> Callable[..., Awaitab
     runs the same handler the fast path runs."""
 
     async def endpoint(body: Any, request: Request) -> Response:
-        return await handler(body, *_identity(request))
+        return await handler(body, _caller(request))
 
     # FastAPI reads the body model, and the operation id, from these.
     endpoint.__annotations__ = {"body": route.body, "request": Request, "return": Response}
@@ -259,24 +281,31 @@ def create_app(
     async def redis_timeout(_: Request, exc: TimeoutError) -> Response:
         return svc.store_error(exc)
 
-    def refused(operation: str, key: str, result: Stale | RateLimited) -> Response:
+    def refused(
+        operation: str, key: str, result: Stale | Forbidden | RateLimited, caller: Caller
+    ) -> Response:
         if isinstance(result, RateLimited):
             events.rate_limited()
             return errors.rate_limited(result)
+        if isinstance(result, Forbidden):
+            events.not_owner(operation, key, caller.client)
+            return errors.not_owner(operation, key, result)
         events.stale(operation, key, result)
         return errors.conflict(result)
 
     # --- QMTL's routes (served by the fast path, see the end) ------------------------------
 
-    async def claim(body: ClaimRequest, client: str, worker: str) -> Response:
+    async def claim(body: ClaimRequest, caller: Caller) -> Response:
+        if WORKER not in caller.roles:
+            return errors.role_required(WORKER, "claiming a lease", caller)
         result = await svc.store.claim(
             body.key,
             body.lease_ms,
-            holder=body.holder or worker or client,
-            client=client,
+            holder=body.holder or caller.worker or caller.client,
+            client=caller.client,
             job_id=body.job_id,
             shards_total=body.shards_total,
-            identity=f"{client}:{worker}",
+            identity=caller.rate_identity,
             request_id=body.request_id,
         )
         if isinstance(result, RateLimited):
@@ -295,12 +324,12 @@ def create_app(
         ratio = result.job.ratio(0.0)
         return _json(ClaimResponse(lease=lease, completion_ratio=ratio, job_id=result.job.job_id))
 
-    async def complete(body: CompleteRequest, client: str, worker: str) -> Response:
+    async def complete(body: CompleteRequest, caller: Caller) -> Response:
         result = await svc.store.complete(
-            body.key, body.token, client=client, identity=f"{client}:{worker}"
+            body.key, body.token, client=caller.client, identity=caller.rate_identity
         )
         if not isinstance(result, Finished):
-            return refused("complete", body.key, result)
+            return refused("complete", body.key, result, caller)
         ratio = result.job.ratio(1.0)
         events.completed(body.key, result, ratio)
         return _json(
@@ -309,12 +338,16 @@ def create_app(
             )
         )
 
-    async def fail(body: FailRequest, client: str, worker: str) -> Response:
+    async def fail(body: FailRequest, caller: Caller) -> Response:
         result = await svc.store.fail(
-            body.key, body.token, body.reason, client=client, identity=f"{client}:{worker}"
+            body.key,
+            body.token,
+            body.reason,
+            client=caller.client,
+            identity=caller.rate_identity,
         )
         if not isinstance(result, Finished):
-            return refused("fail", body.key, result)
+            return refused("fail", body.key, result, caller)
         ratio = result.job.ratio(0.0)
         events.failed(body.key, result, ratio, body.reason)
         return _json(
@@ -328,12 +361,16 @@ def create_app(
 
     # --- beyond QMTL: renew, inspect, listing, recovery ------------------------------------
 
-    async def renew(body: RenewRequest, client: str, worker: str) -> Response:
+    async def renew(body: RenewRequest, caller: Caller) -> Response:
         result = await svc.store.renew(
-            body.key, body.token, body.lease_ms, identity=f"{client}:{worker}"
+            body.key,
+            body.token,
+            body.lease_ms,
+            client=caller.client,
+            identity=caller.rate_identity,
         )
-        if isinstance(result, Stale | RateLimited):
-            return refused("renew", body.key, result)
+        if isinstance(result, Stale | Forbidden | RateLimited):
+            return refused("renew", body.key, result, caller)
         lease = Lease(
             key=body.key,
             token=result.token,
@@ -360,14 +397,13 @@ def create_app(
             _fastapi_endpoint(route, hot_handlers[route]),
             methods=[route.method],
             response_model=response_models[route],
-            responses={**_CONFLICT, **_COMMON_ERRORS},
+            responses={**_FORBIDDEN, **_CONFLICT, **_COMMON_ERRORS},
             summary=route.summary,
         )
 
     async def rate_checked(request: Request) -> Response | None:
         """429 when a read request is over the worker's limit, else None."""
-        client, worker = _identity(request)
-        limited = await svc.store.check_rate(f"{client}:{worker}")
+        limited = await svc.store.check_rate(_caller(request).rate_identity)
         if limited is None:
             return None
         events.rate_limited()
@@ -386,26 +422,32 @@ def create_app(
     ) -> Response:
         if (limited := await rate_checked(request)) is not None:
             return limited
-        leases = await svc.store.list_keys(state, limit)
+        caller = _caller(request)
+        leases = [_shown_to(info, caller) for info in await svc.store.list_keys(state, limit)]
         return _json(LeaseListResponse(state=state, leases=leases))
 
     @app.post(
         r.RECOVER.path,
         response_model=RecoverResponse,
-        responses={**_CONFLICT, **_COMMON_ERRORS},
+        responses={**_FORBIDDEN, **_CONFLICT, **_COMMON_ERRORS},
         summary=r.RECOVER.summary,
     )
     async def recover(body: RecoverRequest, request: Request) -> Response:
-        client, worker = _identity(request)
-        result = await svc.store.recover(body.key, force=body.force, identity=f"{client}:{worker}")
+        caller = _caller(request)
+        # Forcing takes a live lease from its holder or reopens finished work: an operator's
+        # call, refused before Redis is asked. Unforced recovery (parked, free or expired
+        # keys) stays open to every client.
+        if body.force and OPERATOR not in caller.roles:
+            return errors.role_required(OPERATOR, "recover with force", caller, field="force")
+        result = await svc.store.recover(body.key, force=body.force, identity=caller.rate_identity)
         if isinstance(result, RateLimited):
             events.rate_limited()
             return errors.rate_limited(result)
         if isinstance(result, Refused):
             return errors.conflict(result)
         assert isinstance(result, Recovered)
-        events.recovered(body.key, result.previous_state, force=body.force, operator=client)
-        info = await svc.store.inspect(body.key)
+        events.recovered(body.key, result.previous_state, force=body.force, operator=caller.client)
+        info = _shown_to(await svc.store.inspect(body.key), caller)
         return _json(
             RecoverResponse(key=body.key, previous_state=result.previous_state, lease=info)
         )
@@ -422,7 +464,7 @@ def create_app(
     ) -> Response:
         if (limited := await rate_checked(request)) is not None:
             return limited
-        return _json(await svc.store.inspect(key))
+        return _json(_shown_to(await svc.store.inspect(key), _caller(request)))
 
     # --- probes and metrics (public) --------------------------------------------------------
 
@@ -471,7 +513,12 @@ def create_app(
         on_invalid=errors.invalid_input,
         on_store_error=svc.store_error,
     )
-    app.add_middleware(GuardMiddleware, tokens=settings.tokens, metrics=metrics)
+    app.add_middleware(
+        GuardMiddleware,
+        tokens=settings.tokens,
+        roles={client: settings.roles_of(client) for client in settings.tokens},
+        metrics=metrics,
+    )
     return app
 
 

@@ -1,11 +1,13 @@
--- Mark KEYS[1] completed by the holder of its live lease.
+-- Mark KEYS[1] completed by the holder of its live lease (sent by the client that claimed
+-- it: the right token from another client is refused as forbidden, see check_live).
 -- ARGV: prefix, key, token, retention_ms (0 keeps the record), rl_identity, rl_limit, client
 --
 -- Idempotent retry: a complete whose reply was lost is sent again with the same token. When
 -- the key is already completed with that token by the same client, it answers as the first
 -- complete did, changing nothing (the ratio is the job's current one, which can only have
 -- grown since). The replay needs the completed record: once completed_retention has
--- expired it, the retry is stale like any unknown token.
+-- expired it, the retry is stale like any unknown token. The same token from another client
+-- is forbidden.
 local prefix, key, token, client = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now = now_ms()
 local h = KEYS[1]
@@ -25,12 +27,15 @@ local wait = rate_limited(rl, tonumber(ARGV[6]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-if cur[1] == 'completed' and cur[2] == token and cur[5] == client then
+if cur[1] == 'completed' and cur[2] == token then
+  if cur[5] ~= client then
+    return forbidden('completed', prefix, cur[7])
+  end
   local progress = job_progress(prefix, cur[7])
   return {'completed', token, cur[4] or '', cur[5], cur[6] or '0', cur[7] or '', progress[1],
     progress[2], '1'}
 end
-local stale = check_live(cur, cur[7], key, prefix, token, now)
+local stale = check_live(cur, cur[5], cur[7], key, prefix, token, client, now)
 if stale then
   return stale
 end

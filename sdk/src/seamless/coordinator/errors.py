@@ -3,22 +3,26 @@
 Malformed input answers 422 with `ErrorResponse` naming the field (400 for bad headers, 413
 for a body over the cap), a missing or unknown bearer token 401, an unknown route 404 (its
 body carries a null `completion_ratio`, like every 404/409, for QMTL's client), rate
-limiting 429 with Retry-After, a lease conflict 409 `ConflictResponse`, and Redis being
-unreachable or refusing a script 503. Nothing here touches Redis.
+limiting 429 with Retry-After, a lease conflict 409 `ConflictResponse`, another client's
+lease or a missing role 403 `ForbiddenResponse`, and Redis being unreachable or refusing a
+script 503. Nothing here touches Redis.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from seamless.coordinator.store import RateLimited, Refused, Stale
-from seamless.protocol import ConflictResponse, ErrorResponse, NotFoundResponse
+from seamless.coordinator.store import Forbidden, RateLimited, Refused, Stale
+from seamless.protocol import ConflictResponse, ErrorResponse, ForbiddenResponse, NotFoundResponse
+
+if TYPE_CHECKING:  # guard.py imports this module
+    from seamless.coordinator.guard import Caller
 
 JSON = "application/json"
 
@@ -59,6 +63,31 @@ def conflict(result: Refused | Stale) -> Response:
     )
     exclude = {"job_id"} if body.job_id is None else set()
     return Response(body.model_dump_json(exclude=exclude), 409, media_type=JSON)
+
+
+def not_owner(operation: str, key: str, result: Forbidden) -> Response:
+    """403 for the right token from another client. Names neither the owner's token nor its
+    client: the caller learns only that the lease is not its own."""
+    body = ForbiddenResponse(
+        error="not_owner",
+        field="token",
+        detail=f"the lease on {key!r} was claimed by another client; only the client that "
+        f"claimed a lease may {operation} it",
+        completion_ratio=result.completion_ratio,
+    )
+    return Response(body.model_dump_json(), 403, media_type=JSON)
+
+
+def role_required(role: str, what: str, caller: Caller, field: str | None = None) -> Response:
+    """403 for a client without the role `what` needs."""
+    has = ", ".join(sorted(caller.roles)) or "no role"
+    body = ForbiddenResponse(
+        error="forbidden",
+        field=field,
+        detail=f"{what} needs the {role!r} role; client {caller.client!r} has {has} "
+        "(roles are set in the coordinator's COORDINATOR_TOKENS / COORDINATOR_TOKENS_FILE)",
+    )
+    return Response(body.model_dump_json(exclude={"completion_ratio"}), 403, media_type=JSON)
 
 
 def _field_of(loc: tuple[Any, ...], error_type: str = "") -> str:

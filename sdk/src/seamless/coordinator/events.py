@@ -76,6 +76,11 @@ class LeaseEvents:
             self.expired(result.lost)
         self.log.info("lease.stale", operation=operation, lease_key=key, detail=result.detail)
 
+    def not_owner(self, operation: str, key: str, client: str) -> None:
+        # The right token from the wrong client: a misrouted token or a confused deployment,
+        # worth a warning (the owner is not named; inspect shows it).
+        self.log.warning("lease.not_owner", operation=operation, lease_key=key, client=client)
+
     def completed(self, key: str, done: Finished, ratio: float) -> None:
         self.metrics.set_completion_ratio(key, ratio)
         if done.replayed:

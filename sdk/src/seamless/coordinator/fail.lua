@@ -1,11 +1,12 @@
--- The holder of the live lease on KEYS[1] gives it back with a reason. The key becomes
--- claimable again, or is parked as failed once it has used max_attempts claims.
+-- The holder of the live lease on KEYS[1] gives it back with a reason (sent by the client
+-- that claimed it: the right token from another client is forbidden, see check_live). The
+-- key becomes claimable again, or is parked as failed once it has used max_attempts claims.
 -- ARGV: prefix, key, token, reason, max_attempts, rl_identity, rl_limit, client
 --
 -- Idempotent retry: the fail records its token (`failed_token`). A fail sent again with the
 -- same token by the same client, while the key is still free or parked from that fail (no
 -- claim since, no recovery), answers as the first fail did and changes nothing; the reason
--- stays the first one.
+-- stays the first one. The same token from another client is forbidden.
 local prefix, key, token, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local client = ARGV[8]
 local now = now_ms()
@@ -27,8 +28,10 @@ local wait = rate_limited(rl, tonumber(ARGV[7]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-if (cur[1] == 'free' or cur[1] == 'failed') and cur[2] == token and cur[8] == token
-    and cur[5] == client then
+if (cur[1] == 'free' or cur[1] == 'failed') and cur[2] == token and cur[8] == token then
+  if cur[5] ~= client then
+    return forbidden(cur[1], prefix, cur[7])
+  end
   local progress = job_progress(prefix, cur[7] or '')
   local was_parked = '0'
   if cur[1] == 'failed' then
@@ -37,7 +40,7 @@ if (cur[1] == 'free' or cur[1] == 'failed') and cur[2] == token and cur[8] == to
   return {'failed', token, cur[4] or '', cur[5], cur[6] or '0', cur[7] or '', progress[1],
     progress[2], was_parked, '1'}
 end
-local stale = check_live(cur, cur[7], key, prefix, token, now)
+local stale = check_live(cur, cur[5], cur[7], key, prefix, token, client, now)
 if stale then
   return stale
 end

@@ -18,7 +18,12 @@ from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Handler = Callable[[Any, str, str], Awaitable[Response]]
+from seamless.coordinator.guard import Caller
+
+# A handler gets the validated body and the guard's `Caller`.
+Handler = Callable[[Any, Caller], Awaitable[Response]]
+# Unauthenticated (never reached behind the guard): no client, no role, so it owns nothing.
+NOBODY = Caller("")
 FastRoute = tuple[type[BaseModel], Handler]
 
 
@@ -48,11 +53,8 @@ class FastLeaseRoutes:
         except ValidationError as exc:
             response = self._on_invalid(exc.errors(include_url=False))
         else:
-            state = scope.get("state", {})
             try:
-                response = await handler(
-                    request, state.get("client_id", ""), state.get("worker_id", "")
-                )
+                response = await handler(request, scope.get("state", {}).get("caller", NOBODY))
             except (RedisError, TimeoutError) as exc:
                 response = self._on_store_error(exc)
         await response(scope, receive, send)

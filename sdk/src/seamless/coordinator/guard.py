@@ -9,7 +9,9 @@ buffered body replayed, so no route can read more than the cap and memory stays 
 Bearer tokens are looked up by their SHA-256 digest, so the comparison never runs over the
 secret itself and a timing difference reveals nothing about it. `/healthz`, `/readyz`,
 `/metrics` and the OpenAPI document are public; every other route answers 401 without a
-valid token (unknown routes included, so probing reveals nothing either).
+valid token (unknown routes included, so probing reveals nothing either). An authenticated
+request carries its `Caller` (client id, worker id, the client's roles) in
+``scope["state"]["caller"]`` to the handlers, which decide what the roles allow.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import SecretStr
@@ -30,18 +33,37 @@ WORKER_HEADER = b"x-worker-id"
 MAX_WORKER_ID = 128
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent an authenticated request: the client its bearer token names, the worker its
+    X-Worker-Id names ('' without one), and the client's roles."""
+
+    client: str
+    worker: str = ""
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def rate_identity(self) -> str:
+        """The rate limit counts per worker inside a client."""
+        return f"{self.client}:{self.worker}"
+
+
 class GuardMiddleware:
     def __init__(
         self,
         app: ASGIApp,
         *,
         tokens: Mapping[str, SecretStr],
+        roles: Mapping[str, frozenset[str]],
         metrics: CoordinatorMetrics,
         max_body_bytes: int = 64 * 1024,
     ) -> None:
         self.app = app
         self._by_digest = {
-            hashlib.sha256(secret.get_secret_value().encode()).digest(): identity
+            hashlib.sha256(secret.get_secret_value().encode()).digest(): (
+                identity,
+                roles[identity],
+            )
             for identity, secret in tokens.items()
         }
         self._metrics = metrics
@@ -49,7 +71,9 @@ class GuardMiddleware:
         self._children: dict[tuple[str, int], Any] = {}
         self._timers: dict[str, Any] = {}
 
-    def _authenticate(self, headers: list[tuple[bytes, bytes]]) -> str | None:
+    def _authenticate(
+        self, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str, frozenset[str]] | None:
         for name, value in headers:
             if name == b"authorization":
                 scheme, _, credential = value.partition(b" ")
@@ -90,16 +114,17 @@ class GuardMiddleware:
         """0 when the request may proceed, else the status to refuse it with."""
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         if scope["path"] not in PUBLIC_PATHS:
-            identity = self._authenticate(headers)
-            if identity is None:
+            authenticated = self._authenticate(headers)
+            if authenticated is None:
                 return 401
+            client, roles = authenticated
             worker = ""
             for name, value in headers:
                 if name == WORKER_HEADER:
                     worker = value.decode("latin-1").strip()
                     if len(worker) > MAX_WORKER_ID or not worker.isprintable():
                         return 400
-            scope.setdefault("state", {}).update(client_id=identity, worker_id=worker)
+            scope.setdefault("state", {})["caller"] = Caller(client, worker, roles)
         for name, value in headers:
             if name == b"content-length":
                 if not value.isdigit():

@@ -1,12 +1,12 @@
--- Extend the live lease on KEYS[1].
--- ARGV: prefix, key, token, lease_ms, rl_identity, rl_limit
-local prefix, key, token = ARGV[1], ARGV[2], ARGV[3]
+-- Extend the live lease on KEYS[1], for the client that claimed it.
+-- ARGV: prefix, key, token, lease_ms, rl_identity, rl_limit, client
+local prefix, key, token, client = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
 local now = now_ms()
 local h = KEYS[1]
 local rl = rl_key(prefix, ARGV[5], tonumber(ARGV[6]), now)
 
 ensure_types({h, 'hash'})
-local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'job_id')
+local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'job_id', 'client')
 local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset'}
 if rl then
   table.insert(checks, rl)
@@ -18,7 +18,7 @@ local wait = rate_limited(rl, tonumber(ARGV[6]), now)
 if wait > 0 then
   return {'rate_limited', num_str(wait)}
 end
-local stale = check_live(cur, cur[5], key, prefix, token, now)
+local stale = check_live(cur, cur[6], cur[5], key, prefix, token, client, now)
 if stale then
   return stale
 end

@@ -5,6 +5,13 @@ QUESTDB_DSN, ARTIFACT_*); the service's own settings use a ``COORDINATOR_`` pref
 may spell a key in upper or lower case. Everything is checked at start-up and a bad value
 raises `ConfigError` naming the key, where it came from and the valid form. Client tokens
 are kept as `SecretStr` so they never reach a log or a repr.
+
+Client tokens and roles: COORDINATOR_TOKENS (a JSON object) and COORDINATOR_TOKENS_FILE (a
+YAML/JSON mapping) map each client id to either its token (the client is a `worker`) or
+``{"token": "...", "roles": ["worker", "operator"]}``. The inline form
+``id=token,id2=token2`` names workers only. A `worker` claims leases (and renews, completes
+and fails its own); an `operator` may also force a recovery (release a live lease, reopen
+a completed key). Reading and unforced recovery need no role beyond a valid token.
 """
 
 from __future__ import annotations
@@ -29,6 +36,14 @@ _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _TABLE_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MIN_TOKEN_LENGTH = 16
 
+WORKER = "worker"
+OPERATOR = "operator"
+ROLES = (WORKER, OPERATOR)
+_TOKEN_FORM = (
+    "each client id maps to a token string (a worker) or to "
+    '{"token": "<token>", "roles": [<one or more of worker, operator>]}'
+)
+
 # env var -> (description of the valid form) for every recognised key.
 KNOWN_KEYS: dict[str, str] = {
     "COORDINATOR_ID": "a non-empty name for this replica (default: the host name)",
@@ -43,8 +58,10 @@ KNOWN_KEYS: dict[str, str] = {
     "COORDINATOR_KEY_PREFIX": "1-64 characters of [A-Za-z0-9_.:-], e.g. seamless:",
     "COORDINATOR_MAX_ATTEMPTS": "an integer 1-1000: claims of one key before it is parked",
     "COORDINATOR_RATE_LIMIT": "requests per second per worker identity, 0 disables",
-    "COORDINATOR_TOKENS": "JSON object or 'id=token,id2=token2' of client bearer tokens",
-    "COORDINATOR_TOKENS_FILE": "path to a YAML/JSON mapping of client id -> bearer token",
+    "COORDINATOR_TOKENS": "a JSON object in which "
+    + _TOKEN_FORM
+    + ", or 'id=token,id2=token2' (workers only)",
+    "COORDINATOR_TOKENS_FILE": "path to a YAML/JSON mapping in which " + _TOKEN_FORM,
     "COORDINATOR_LEDGER_PREFIX": "table name prefix for the QuestDB ledger, e.g. seamless_",
     "COORDINATOR_LEDGER_BUFFER": "an integer >= 1: ledger rows kept while QuestDB is down",
     "COORDINATOR_COMPLETED_RETENTION_S": "seconds a completed key is remembered, 0 = forever",
@@ -58,6 +75,8 @@ KNOWN_KEYS: dict[str, str] = {
 class CoordinatorSettings:
     redis_dsn: str
     tokens: Mapping[str, SecretStr]  # client identity -> bearer token
+    # client identity -> its roles; a client not named here is a worker (the token form).
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     coordinator_id: str = field(default_factory=socket.gethostname)
     host: str = "0.0.0.0"
     port: int = 8080
@@ -75,6 +94,9 @@ class CoordinatorSettings:
     completed_retention_s: int = 0
     sweep_interval_ms: int = 1000
     log_level: str = "info"
+
+    def roles_of(self, client: str) -> frozenset[str]:
+        return self.roles.get(client, frozenset({WORKER}))
 
     @property
     def ledger_table(self) -> str:
@@ -138,7 +160,32 @@ def _dsn(raw: str, key: str, source: str, schemes: tuple[str, ...]) -> str:
     return raw.strip()
 
 
-def _parse_tokens(raw: Any, key: str, source: str) -> dict[str, SecretStr]:
+def _entry(value: Any, ident: str, key: str, source: str) -> tuple[Any, frozenset[str]]:
+    """(token, roles) of one client's entry: a token string, or {token, roles}."""
+    if not isinstance(value, dict):
+        return value, frozenset({WORKER})
+    unknown = sorted(str(k) for k in value if k not in ("token", "roles"))
+    if unknown:
+        raise _fail(key, source, f"client {ident!r} has unknown field(s) {', '.join(unknown)}")
+    if "token" not in value:
+        raise _fail(key, source, f"client {ident!r} has no token")
+    roles = value.get("roles")
+    if not isinstance(roles, list) or not roles:
+        raise _fail(key, source, f"client {ident!r} needs a non-empty list of roles")
+    bad = sorted({str(r) for r in roles if r not in ROLES})
+    if bad:
+        raise _fail(
+            key,
+            source,
+            f"client {ident!r} has unknown role(s) {', '.join(map(repr, bad))} "
+            f"(roles are {', '.join(ROLES)})",
+        )
+    return value["token"], frozenset(roles)
+
+
+def _parse_tokens(
+    raw: Any, key: str, source: str
+) -> tuple[dict[str, SecretStr], dict[str, frozenset[str]]]:
     pairs: dict[str, Any]
     if isinstance(raw, dict):
         pairs = raw
@@ -160,9 +207,11 @@ def _parse_tokens(raw: Any, key: str, source: str) -> dict[str, SecretStr]:
                     raise _fail(key, source, "an entry has no 'id=token' form")
                 pairs[ident.strip()] = token.strip()
     tokens: dict[str, SecretStr] = {}
-    for ident, token in pairs.items():
+    roles: dict[str, frozenset[str]] = {}
+    for ident, value in pairs.items():
         if not _IDENTITY.match(str(ident)):
             raise _fail(key, source, f"client id {str(ident)!r} is not [A-Za-z0-9_.@-], 1-64 long")
+        token, roles[str(ident)] = _entry(value, str(ident), key, source)
         if not isinstance(token, str) or len(token) < MIN_TOKEN_LENGTH:
             # Never echo the token itself.
             raise _fail(
@@ -174,12 +223,17 @@ def _parse_tokens(raw: Any, key: str, source: str) -> dict[str, SecretStr]:
         if any(c.isspace() for c in token):
             raise _fail(key, source, f"the token of client {ident!r} contains whitespace")
         tokens[str(ident)] = SecretStr(token)
+    _check_unshared(tokens, key, source)
+    return tokens, roles
+
+
+def _check_unshared(tokens: Mapping[str, SecretStr], key: str, source: str) -> None:
+    # A token names one client: shared, the guard could not tell whose lease a request is.
     seen: dict[str, str] = {}
     for ident, secret in tokens.items():
         other = seen.setdefault(secret.get_secret_value(), ident)
         if other != ident:
             raise _fail(key, source, f"clients {other!r} and {ident!r} share one token")
-    return tokens
 
 
 def load_settings(
@@ -284,18 +338,23 @@ def load_settings(
             values[attr] = SecretStr(secret)
 
     tokens: dict[str, SecretStr] = {}
+    roles: dict[str, frozenset[str]] = {}
     file_value, file_source = text("COORDINATOR_TOKENS_FILE")
     if file_value is not None:
-        tokens.update(
-            _parse_tokens(
-                _read_mapping(Path(file_value), "COORDINATOR_TOKENS_FILE"),
-                "COORDINATOR_TOKENS_FILE",
-                file_value,
-            )
+        file_tokens, file_roles = _parse_tokens(
+            _read_mapping(Path(file_value), "COORDINATOR_TOKENS_FILE"),
+            "COORDINATOR_TOKENS_FILE",
+            file_value,
         )
+        tokens.update(file_tokens)
+        roles.update(file_roles)
     inline, inline_source = raw.get("COORDINATOR_TOKENS", (None, "default"))
     if inline is not None and str(inline).strip():
-        tokens.update(_parse_tokens(inline, "COORDINATOR_TOKENS", inline_source))
+        # An inline entry replaces the file's entry of the same client, token and roles.
+        inline_tokens, inline_roles = _parse_tokens(inline, "COORDINATOR_TOKENS", inline_source)
+        tokens.update(inline_tokens)
+        roles.update(inline_roles)
+        _check_unshared(tokens, "COORDINATOR_TOKENS", inline_source)
     if not tokens:
         raise _fail(
             "COORDINATOR_TOKENS",
@@ -304,4 +363,5 @@ def load_settings(
             "every lease route requires a bearer token",
         )
     values["tokens"] = tokens
+    values["roles"] = roles
     return CoordinatorSettings(**values)

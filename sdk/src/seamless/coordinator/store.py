@@ -25,8 +25,17 @@ of the key's live lease, from the same client and holder, gets that lease back (
 attempts and lease end); a complete or fail repeating the token that completed or failed
 the key, from the client that held it, answers 200 again. Replays change nothing, so the
 handlers skip the counters, logs and ledger rows of the first answer (``replayed``). Any
-other repeat is refused as before: another request id gets 409 held, another client's or
-an older token 409 stale.
+other repeat is refused as before: another request id gets 409 held, an older token 409
+stale.
+
+Ownership
+---------
+A lease belongs to the client (the bearer token's identity) that claimed it, stored as the
+hash's ``client``. Renew, complete and fail with the lease's token from any other client
+are refused as `Forbidden` (HTTP 403) and change nothing, whether the lease is live, ran
+out, or was just completed or failed with that token (the replay path). A wrong token gets
+`Stale` (409) whoever sends it, exactly as before: a client guessing tokens for another's
+key learns nothing more than "not the current token".
 
 Fencing tokens survive Redis data loss
 --------------------------------------
@@ -128,6 +137,15 @@ class Stale:
 
 
 @dataclass(frozen=True)
+class Forbidden:
+    """The right token, from a client other than the one that claimed the lease."""
+
+    state: str
+    # The key's real completion ratio (QMTL's client reads one on every refusal).
+    completion_ratio: float | None = None
+
+
+@dataclass(frozen=True)
 class Renewed:
     token: int
     lease_until_ms: int
@@ -154,8 +172,8 @@ class Recovered:
 
 
 ClaimResult = Granted | Refused | RateLimited
-RenewResult = Renewed | Stale | RateLimited
-FinishResult = Finished | Stale | RateLimited
+RenewResult = Renewed | Stale | Forbidden | RateLimited
+FinishResult = Finished | Stale | Forbidden | RateLimited
 RecoverResult = Recovered | Refused | RateLimited
 
 
@@ -276,10 +294,12 @@ class LeaseStore:
             return RateLimited(int(reply[1]))
         raise AssertionError(f"claim.lua returned {reply!r}")
 
-    async def renew(self, key: str, token: int, lease_ms: int, *, identity: str) -> RenewResult:
+    async def renew(
+        self, key: str, token: int, lease_ms: int, *, client: str, identity: str
+    ) -> RenewResult:
         reply: list[str] = await self.scripts.renew(
             keys=[self.lease_key(key)],
-            args=[self.prefix, key, str(token), lease_ms, identity, self.rate_limit],
+            args=[self.prefix, key, str(token), lease_ms, identity, self.rate_limit, client],
         )
         if reply[0] == "renewed":
             return Renewed(int(reply[1]), int(reply[2]), reply[3])
@@ -338,11 +358,15 @@ class LeaseStore:
         return self._not_done(reply, key, token)
 
     @staticmethod
-    def _not_done(reply: list[str], key: str, token: int) -> Stale | RateLimited:
+    def _not_done(reply: list[str], key: str, token: int) -> Stale | Forbidden | RateLimited:
         if reply[0] == "rate_limited":
             return RateLimited(int(reply[1]))
         if reply[0] == "stale":
             return _stale(reply, key, token)
+        if reply[0] == "forbidden":
+            # reply: 'forbidden', state, job_id, done, total
+            state = reply[1]
+            return Forbidden(state, key_ratio(state, _job(reply[2], reply[3], reply[4])))
         raise AssertionError(f"lease script returned {reply!r}")
 
     async def recover(self, key: str, *, force: bool, identity: str) -> RecoverResult:
@@ -440,6 +464,7 @@ def _lease_info(key: str, fields: dict[str, str], now_ms: int) -> LeaseInfo:
         key=key,
         state=state,
         holder=fields.get("holder") or None,
+        client=fields.get("client") or None,
         token=_int(fields.get("token")),
         lease_until_ms=until,
         attempts=int(fields.get("attempts", "0")),
