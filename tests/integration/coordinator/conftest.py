@@ -41,7 +41,7 @@ def make_app(redis_server: RedisServer) -> AppFactory:
             **overrides,
         }
         settings = CoordinatorSettings(**settings_kwargs)
-        metrics = CoordinatorMetrics()
+        metrics = CoordinatorMetrics(max_series=settings.max_metric_series)
         app = create_app(settings, metrics=metrics)
         async with (
             app.router.lifespan_context(app),

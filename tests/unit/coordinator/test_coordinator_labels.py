@@ -23,7 +23,7 @@ def test_key_labels_follow_qmtl(key: str, labels: tuple[str, str]) -> None:
 
 
 def test_completion_ratio_series_are_bounded() -> None:
-    metrics = CoordinatorMetrics(max_ratio_series=3)
+    metrics = CoordinatorMetrics(max_series=3)
     for i in range(5):
         metrics.set_completion_ratio(f"n:60:{i}:{i}::", i / 10)
     registry = metrics.registry

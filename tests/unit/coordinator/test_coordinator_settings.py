@@ -186,3 +186,25 @@ def test_clients_of_the_file_and_the_env_may_not_share_a_token(tmp_path: Path) -
         load_settings({**BASE, "COORDINATOR_TOKENS_FILE": str(tokens)})  # BASE: sdk=TOKEN
     assert raised.value.key == "COORDINATOR_TOKENS" and "share one token" in str(raised.value)
     assert TOKEN not in str(raised.value)
+
+
+# --- bounded metric series (issue 17, item 4) ----------------------------------------------
+
+
+def test_max_metric_series_defaults_and_reaches_the_app() -> None:
+    from seamless.coordinator import create_app
+    from seamless.coordinator.metrics import DEFAULT_MAX_SERIES
+
+    assert load_settings(BASE).max_metric_series == DEFAULT_MAX_SERIES == 50
+    settings = load_settings({**BASE, "COORDINATOR_MAX_METRIC_SERIES": "7"})
+    assert settings.max_metric_series == 7
+    metrics = create_app(settings).state.service.metrics
+    assert metrics.completed.max_series == metrics.completion_ratio.max_series == 7
+
+
+@pytest.mark.parametrize("value", ["0", "100001", "many"])
+def test_max_metric_series_out_of_range_names_the_key_and_range(value: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**BASE, "COORDINATOR_MAX_METRIC_SERIES": value})
+    assert raised.value.key == "COORDINATOR_MAX_METRIC_SERIES"
+    assert "1-100000" in str(raised.value)

@@ -216,7 +216,7 @@ def create_app(
     redis: Redis | None = None,
 ) -> FastAPI:
     """Build the app. `redis` overrides the client built from the settings (tests)."""
-    metrics = metrics or CoordinatorMetrics()
+    metrics = metrics or CoordinatorMetrics(max_series=settings.max_metric_series)
     svc = Service(settings, metrics)
     events = svc.events
 

@@ -3,16 +3,25 @@ run several apps in one process and read exact values).
 
 `backfill_completion_ratio{node_id,interval,lease_key}` keeps the name and labels QMTL's
 dashboards and its "stuck lease" alert use; its label values come from the QMTL key format
-``{node_id}:{interval}:{start}:{end}:{world_id}:{as_of}``. One series per key is unbounded
-over time, so only the most recent `max_ratio_series` keys keep a series.
+``{node_id}:{interval}:{start}:{end}:{world_id}:{as_of}``.
+
+Lease keys are the caller's, so every family labelled from them is a `BoundedSeries` of
+at most `max_series` label sets (COORDINATOR_MAX_METRIC_SERIES): the counters fold further
+(node_id, interval) pairs into node_id="_other",interval="_other", the ratio gauge keeps the
+most recently set keys. The other labels (route, status, outcome, operation) take values
+the code chooses.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from seamless.metrics import BoundedSeries
+
+# Series per key-labelled family: with 128-character label values (512-character keys), the
+# five such families export at most about 160 KB, so /metrics stays under 200 KB however
+# many keys callers send (about 45 KB for QMTL-shaped keys).
+DEFAULT_MAX_SERIES = 50
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -26,7 +35,7 @@ def key_labels(key: str) -> tuple[str, str]:
 
 class CoordinatorMetrics:
     def __init__(
-        self, registry: CollectorRegistry | None = None, max_ratio_series: int = 10_000
+        self, registry: CollectorRegistry | None = None, max_series: int = DEFAULT_MAX_SERIES
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
@@ -49,11 +58,14 @@ class CoordinatorMetrics:
             ["outcome"],
             registry=r,
         )
-        self.expiries = Counter(
-            "seamless_coordinator_lease_expiries_total",
-            "Leases whose holder let them run out (each counted once across replicas)",
-            ["node_id", "interval"],
-            registry=r,
+        self.expiries = BoundedSeries(
+            Counter(
+                "seamless_coordinator_lease_expiries_total",
+                "Leases whose holder let them run out (each counted once across replicas)",
+                ["node_id", "interval"],
+                registry=r,
+            ),
+            max_series,
         )
         self.stale = Counter(
             "seamless_coordinator_stale_rejections_total",
@@ -67,34 +79,46 @@ class CoordinatorMetrics:
             ["operation"],
             registry=r,
         )
-        self.completed = Counter(
-            "seamless_coordinator_completed_total",
-            "Keys completed",
-            ["node_id", "interval"],
-            registry=r,
+        self.completed = BoundedSeries(
+            Counter(
+                "seamless_coordinator_completed_total",
+                "Keys completed",
+                ["node_id", "interval"],
+                registry=r,
+            ),
+            max_series,
         )
-        self.failed = Counter(
-            "seamless_coordinator_failed_total",
-            "Leases given back with a failure",
-            ["node_id", "interval"],
-            registry=r,
+        self.failed = BoundedSeries(
+            Counter(
+                "seamless_coordinator_failed_total",
+                "Leases given back with a failure",
+                ["node_id", "interval"],
+                registry=r,
+            ),
+            max_series,
         )
-        self.parked = Counter(
-            "seamless_coordinator_parked_total",
-            "Keys parked as failed after too many attempts",
-            ["node_id", "interval"],
-            registry=r,
+        self.parked = BoundedSeries(
+            Counter(
+                "seamless_coordinator_parked_total",
+                "Keys parked as failed after too many attempts",
+                ["node_id", "interval"],
+                registry=r,
+            ),
+            max_series,
         )
         self.rate_limited = Counter(
             "seamless_coordinator_rate_limited_total",
             "Requests refused with 429",
             registry=r,
         )
-        self.completion_ratio = Gauge(
-            "backfill_completion_ratio",
-            "Completion ratio of the job a lease key belongs to (1.0 for a lone key)",
-            ["node_id", "interval", "lease_key"],
-            registry=r,
+        self.completion_ratio = BoundedSeries(
+            Gauge(
+                "backfill_completion_ratio",
+                "Completion ratio of the job a lease key belongs to (1.0 for a lone key)",
+                ["node_id", "interval", "lease_key"],
+                registry=r,
+            ),
+            max_series,
         )
         self.ledger_pending = Gauge(
             "seamless_coordinator_ledger_pending",
@@ -116,15 +140,6 @@ class CoordinatorMetrics:
             "Failed attempts to write ledger rows to QuestDB",
             registry=r,
         )
-        self._ratio_series: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._max_ratio_series = max_ratio_series
 
     def set_completion_ratio(self, key: str, ratio: float) -> None:
-        node_id, interval = key_labels(key)
-        labels = (node_id, interval, key)
-        self.completion_ratio.labels(*labels).set(ratio)
-        self._ratio_series[labels] = None
-        self._ratio_series.move_to_end(labels)
-        while len(self._ratio_series) > self._max_ratio_series:
-            oldest, _ = self._ratio_series.popitem(last=False)
-            self.completion_ratio.remove(*oldest)
+        self.completion_ratio.labels(*key_labels(key), key).set(ratio)

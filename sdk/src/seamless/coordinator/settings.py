@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import SecretStr
 
+from seamless.coordinator.metrics import DEFAULT_MAX_SERIES
 from seamless.errors import ConfigError
 
 _IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -66,6 +67,8 @@ KNOWN_KEYS: dict[str, str] = {
     "COORDINATOR_LEDGER_BUFFER": "an integer >= 1: ledger rows kept while QuestDB is down",
     "COORDINATOR_COMPLETED_RETENTION_S": "seconds a completed key is remembered, 0 = forever",
     "COORDINATOR_SWEEP_INTERVAL_MS": "an integer 50-60000: how often expired leases are swept",
+    "COORDINATOR_MAX_METRIC_SERIES": "an integer 1-100000: series each metric family labelled "
+    "by lease keys keeps (counters count the rest under node_id=_other)",
     "COORDINATOR_CONFIG": "path of the YAML/JSON settings file",
     "LOG_LEVEL": "one of debug, info, warning, error",
 }
@@ -93,6 +96,8 @@ class CoordinatorSettings:
     ledger_buffer: int = 10_000
     completed_retention_s: int = 0
     sweep_interval_ms: int = 1000
+    # Series of each metric family labelled by lease keys (metrics.py).
+    max_metric_series: int = DEFAULT_MAX_SERIES
     log_level: str = "info"
 
     def roles_of(self, client: str) -> frozenset[str]:
@@ -297,6 +302,7 @@ def load_settings(
         "COORDINATOR_LEDGER_BUFFER": ("ledger_buffer", 1, 10_000_000),
         "COORDINATOR_COMPLETED_RETENTION_S": ("completed_retention_s", 0, 10 * 365 * 86400),
         "COORDINATOR_SWEEP_INTERVAL_MS": ("sweep_interval_ms", 50, 60_000),
+        "COORDINATOR_MAX_METRIC_SERIES": ("max_metric_series", 1, 100_000),
     }
     for name, (attr, low, high) in int_settings.items():
         value, source = text(name)
