@@ -18,15 +18,19 @@ from lab.servers import QuestDBServer
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def one_connection_store(questdb_server: QuestDBServer) -> AsyncIterator[QuestDBBarStore]:
-    store = QuestDBBarStore(
-        questdb_server.pg_dsn,
-        questdb_server.ilp_http_conf,
+def _one_connection_store(server: QuestDBServer, pool_timeout_s: float) -> QuestDBBarStore:
+    return QuestDBBarStore(
+        server.pg_dsn,
+        server.ilp_http_conf,
         table_prefix=f"pool_{secrets.token_hex(4)}_",
         pool_size=1,
-        pool_timeout_s=5.0,
+        pool_timeout_s=pool_timeout_s,
     )
+
+
+@pytest.fixture
+async def one_connection_store(questdb_server: QuestDBServer) -> AsyncIterator[QuestDBBarStore]:
+    store = _one_connection_store(questdb_server, pool_timeout_s=5.0)
     yield store
     await store.aclose()
 
@@ -68,13 +72,7 @@ async def test_a_dropped_connection_frees_its_slot_for_the_waiter(
 
 
 async def test_every_connection_busy_is_a_clear_error(questdb_server: QuestDBServer) -> None:
-    store = QuestDBBarStore(
-        questdb_server.pg_dsn,
-        questdb_server.ilp_http_conf,
-        table_prefix=f"pool_{secrets.token_hex(4)}_",
-        pool_size=1,
-        pool_timeout_s=0.2,
-    )
+    store = _one_connection_store(questdb_server, pool_timeout_s=0.2)
     try:
         async with store._connection():
             with pytest.raises(StorageError, match=r"pool_timeout_s=0\.2.*pool_size=1"):

@@ -36,7 +36,7 @@ CLAIM = Route(
 )  # fmt: skip
 COMPLETE = Route(
     "complete", "POST", "/v1/leases/complete",
-    "Complete the live lease; 409 stale for any other token", body=CompleteRequest,
+    "Complete the live lease; 409 stale: other token; 403: other client", body=CompleteRequest,
 )  # fmt: skip
 FAIL = Route(
     "fail", "POST", "/v1/leases/fail",
@@ -44,7 +44,7 @@ FAIL = Route(
 )  # fmt: skip
 RENEW = Route(
     "renew", "POST", "/v1/leases/renew",
-    "Extend the live lease (heartbeat at TTL/3); 409 stale otherwise", body=RenewRequest,
+    "Extend the live lease (heartbeat TTL/3); 409 stale; 403: other client", body=RenewRequest,
 )  # fmt: skip
 LIST = Route(
     "list", "GET", "/v1/leases",
