@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from seamless.coordinator.store import Finished, Granted, LeaseStore
+from seamless.coordinator.store import Finished, Granted, KeySpace, LeaseStore
 
 from lab.coordinator_process import CoordinatorServer
 from lab.servers import RedisServer
@@ -88,7 +88,7 @@ async def baseline(redis_url: str, workers: int, cycles: int, run_id: str) -> Re
         assert isinstance(done, Finished), done
 
     await run_workers("warm-up", workers, min(cycles, 2000), cycle)
-    store.prefix = f"bench-direct-{run_id}-measured:"
+    store.keys = KeySpace(f"bench-direct-{run_id}-measured:", store.keys.partitions)
     result = await run_workers("redis-py EVALSHA (direct)", workers, cycles, cycle)
     await redis.aclose()
     return result

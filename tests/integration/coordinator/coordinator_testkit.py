@@ -15,6 +15,7 @@ import httpx
 from redis.asyncio import Redis
 from seamless.coordinator import CoordinatorSettings
 from seamless.coordinator.metrics import CoordinatorMetrics
+from seamless.coordinator.store import KeySpace
 
 TOKEN = "integration-token-" + secrets.token_hex(8)
 OTHER_TOKEN = "other-client-token-" + secrets.token_hex(8)
@@ -32,6 +33,18 @@ class LiveApp:
     settings: CoordinatorSettings
     redis: Redis
     app: Any
+
+    @property
+    def keys(self) -> KeySpace:
+        """The Redis key names of this app's lease state."""
+        keys: KeySpace = self.app.state.service.store.keys
+        return keys
+
+    def held_index(self, key: str) -> str:
+        return self.keys.indexes(self.keys.partition(key))[0]
+
+    def expired_index(self, key: str) -> str:
+        return self.keys.indexes(self.keys.partition(key))[1]
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         value = self.metrics.registry.get_sample_value(name, labels or {})

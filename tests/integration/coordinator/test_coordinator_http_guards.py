@@ -125,8 +125,9 @@ async def test_rate_limit_per_worker_answers_429_with_retry_after(make_app: AppF
             if response.status_code == 429:
                 assert int(response.headers["Retry-After"]) >= 1
                 assert response.json()["error"] == "rate_limited"
-                lease_hash = f"{live.settings.key_prefix}lease:rl:{i}"
-                assert not await live.redis.exists(lease_hash)  # a limited claim changed nothing
+                assert not await live.redis.exists(
+                    live.keys.lease(f"rl:{i}")
+                )  # a limited claim changed nothing
         assert statuses.count(200) <= 10  # 20 requests span at most two 1-second windows
         assert statuses.count(429) >= 10
         # Another worker identity has its own budget.

@@ -24,9 +24,8 @@ async def _claim(live: LiveApp, key: str = KEY, **extra: object) -> dict:
 
 async def _lease_record(live: LiveApp, key: str = KEY) -> tuple[dict, float | None]:
     """The lease hash and its score in the held index: what a replay must leave alone."""
-    prefix = live.settings.key_prefix
-    record = await live.redis.hgetall(f"{prefix}lease:{key}")
-    return record, await live.redis.zscore(f"{prefix}idx:held", key)
+    record = await live.redis.hgetall(live.keys.lease(key))
+    return record, await live.redis.zscore(live.held_index(key), key)
 
 
 async def _post(live: LiveApp, route: str, body: dict, **kwargs: object) -> tuple[int, dict]:

@@ -43,11 +43,10 @@ async def _claim(live: LiveApp, lease_ms: int = 30_000, **kwargs: object) -> dic
 
 async def _record(live: LiveApp) -> tuple[dict, float | None, float | None]:
     """Everything a refused request must leave alone: the lease hash and its index scores."""
-    prefix = live.settings.key_prefix
     return (
-        await live.redis.hgetall(f"{prefix}lease:{KEY}"),
-        await live.redis.zscore(f"{prefix}idx:held", KEY),
-        await live.redis.zscore(f"{prefix}idx:expired", KEY),
+        await live.redis.hgetall(live.keys.lease(KEY)),
+        await live.redis.zscore(live.held_index(KEY), KEY),
+        await live.redis.zscore(live.expired_index(KEY), KEY),
     )
 
 
@@ -200,7 +199,7 @@ async def test_claiming_needs_the_worker_role(live: LiveApp) -> None:
     )
     assert refused.status_code == 403
     assert refused.json()["error"] == "forbidden" and "'worker' role" in refused.json()["detail"]
-    assert await live.redis.exists(f"{live.settings.key_prefix}lease:{KEY}") == 0
+    assert await live.redis.exists(live.keys.lease(KEY)) == 0
 
 
 # --- a real coordinator process, over TCP, and the CLI ----------------------------------------

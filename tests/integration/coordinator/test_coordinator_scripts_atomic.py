@@ -40,15 +40,17 @@ async def _snapshot(store: LeaseStore) -> dict[str, bytes | None]:
     kwargs = store.redis.connection_pool.connection_kwargs
     raw = Redis(host=kwargs["host"], port=kwargs["port"])
     try:
-        keys = sorted([k async for k in raw.scan_iter(match=f"{store.prefix}*")])
+        keys = sorted([k async for k in raw.scan_iter(match=f"{store.keys.prefix}*")])
         return {k.decode(): await raw.dump(k) for k in keys}
     finally:
         await raw.aclose()
 
 
 async def _plant_string(store: LeaseStore, name: str) -> None:
-    await store.redis.delete(store.prefix + name)
-    await store.redis.set(store.prefix + name, "planted")
+    """A string where the scripts expect another type, under the partition of KEY (and of
+    OTHER: both keys share their node, so their partition)."""
+    await store.redis.delete(store.keys.of(KEY) + name)
+    await store.redis.set(store.keys.of(KEY) + name, "planted")
 
 
 async def _refused_unchanged(store: LeaseStore, call: Callable[[], Awaitable[object]]) -> None:
@@ -127,9 +129,7 @@ async def test_ratelimit_refuses_whole(redis_server: RedisServer) -> None:
     store = LeaseStore(redis, prefix=f"atomic-{secrets.token_hex(4)}:", max_attempts=1,
                        rate_limit=5)  # fmt: skip
     try:
-        seconds, _ = await redis.time()
-        for window in range(int(seconds), int(seconds) + 3):  # this window and the next ones
-            await redis.hset(f"{store.prefix}rl:{window}:c:w", "x", "1")
+        await redis.hset(store.keys.rate("c:w"), "x", "1")
         await _refused_unchanged(store, lambda: store.check_rate("c:w"))
     finally:
         await redis.aclose()
@@ -147,13 +147,13 @@ async def test_job_ids_cannot_collide_with_another_jobs_keys(store: LeaseStore) 
 
 
 async def test_over_http_a_refused_script_is_503_and_the_retry_is_clean(live: LiveApp) -> None:
-    prefix = live.settings.key_prefix
-    await live.redis.set(f"{prefix}idx:held", "planted")
+    held = live.held_index(KEY)
+    await live.redis.set(held, "planted")
     refused = await live.client.post("/v1/leases/claim", json={"key": KEY, "lease_ms": 5000})
     assert refused.status_code == 503, refused.text
     assert "changed nothing" in refused.json()["detail"]
     assert (await live.client.get(f"/v1/leases/{KEY}")).json()["state"] == "free"
-    await live.redis.delete(f"{prefix}idx:held")
+    await live.redis.delete(held)
     granted = await live.client.post("/v1/leases/claim", json={"key": KEY, "lease_ms": 5000})
     assert granted.status_code == 200, granted.text
 

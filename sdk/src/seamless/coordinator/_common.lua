@@ -11,13 +11,15 @@
 -- and only then writes. The writes that follow cannot fail on a key's type; an out-of-memory
 -- refusal comes at the first write, before anything changed.
 --
--- Key layout (under the prefix), collision-free by construction: each namespace is a fixed
--- word followed by ':' and the caller's string last, and no namespace word is a prefix of
--- another, so two different (namespace, id) pairs never name the same key:
+-- Key layout, collision-free by construction (store.py has the whole story): `prefix` is a
+-- partition's prefix, hash tag included ('seamless:{p3}:'), and each namespace under it is
+-- a fixed word followed by ':' and the caller's string last; no namespace word is a prefix
+-- of another, so two different (namespace, id) pairs never name the same key:
 --   lease:<key>        hash    idx:held / idx:expired / idx:failed   zsets of keys
 --   job:<job_id>       hash    (shards_total)
 --   jobdone:<job_id>   set     (completed shard keys)
---   rl:<window>:<identity>  string counter (the window is digits, so it splits uniquely)
+-- Names built here from `prefix` (a lease's own job, a sweep's due leases) share the hash
+-- tag of the declared KEYS, so they lie in the same Redis Cluster slot.
 
 local function now_us()
   local t = redis.call('TIME')
@@ -62,31 +64,6 @@ local function job_types(prefix, job_id, into)
     table.insert(into, 'set')
   end
   return into
-end
-
--- The rate-limit counter of this request's window, or nil when rate limiting is off.
-local function rl_key(prefix, identity, limit, now)
-  if limit <= 0 then
-    return nil
-  end
-  return prefix .. 'rl:' .. num_str(math.floor(now / 1000)) .. ':' .. identity
-end
-
--- Fixed one-second window per worker identity. Returns 0 when allowed, else the number of
--- milliseconds until the window ends. The counter is the only thing a limited request
--- writes; the lease is never touched. Call after ensure_types covered `counter`.
-local function rate_limited(counter, limit, now)
-  if counter == nil then
-    return 0
-  end
-  local count = redis.call('INCR', counter)
-  if count == 1 then
-    redis.call('PEXPIRE', counter, 2000)
-  end
-  if count > limit then
-    return 1000 - (now % 1000)
-  end
-  return 0
 end
 
 local function job_progress(prefix, job_id)

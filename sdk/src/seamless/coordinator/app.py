@@ -32,7 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from pydantic import BaseModel
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
@@ -40,7 +40,7 @@ from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from seamless.coordinator import errors
+from seamless.coordinator import errors, redis_dsn
 from seamless.coordinator import routes as r
 from seamless.coordinator.events import LeaseEvents
 from seamless.coordinator.fastpath import NOBODY, FastLeaseRoutes, FastRoute, Handler
@@ -111,10 +111,11 @@ class Service:
         self.metrics = metrics
         self.log = get_logger()
         self.events = LeaseEvents(metrics, self.log, settings.coordinator_id)
-        self.redis: Redis | None = None
+        self.redis: Redis | RedisCluster | None = None
         self._store: LeaseStore | None = None
         self.ledger: LedgerWriter | None = None
         self.ready = False
+        self._stop_sweeping = asyncio.Event()
 
     @property
     def store(self) -> LeaseStore:
@@ -122,10 +123,10 @@ class Service:
             raise RedisError("the service is starting")
         return self._store
 
-    def open(self, redis: Redis | None = None) -> None:
+    def open(self, redis: Redis | RedisCluster | None = None) -> None:
         s = self.settings
-        self.redis = redis or Redis.from_url(
-            s.redis_dsn,
+        self.redis = redis or redis_dsn.connect(
+            redis_dsn.parse(s.redis_dsn),
             decode_responses=True,
             socket_timeout=2.0,
             socket_connect_timeout=2.0,
@@ -149,6 +150,9 @@ class Service:
             max_attempts=s.max_attempts,
             rate_limit=s.rate_limit,
             completed_retention_ms=s.completed_retention_s * 1000,
+            partitions=s.redis_partitions,
+            min_replicas=s.redis_min_replicas,
+            replica_timeout_ms=s.redis_replica_timeout_ms,
         )
         if s.questdb_dsn:
             self.ledger = LedgerWriter(
@@ -172,14 +176,29 @@ class Service:
         return errors.store_failed(exc, self.log)
 
     async def sweep_forever(self) -> None:
+        """Sweep every interval until `stop_sweeping`.
+
+        The loop ends on the stop flag, not only on its cancellation: redis-py sends each
+        command under `asyncio.wait_for`, which on Python 3.11 drops a cancel that arrives
+        as the send completes (gh-86296), so a sweeper cancelled mid-sweep could carry on
+        sweeping and keep the shutdown waiting for ever.
+        """
         interval = self.settings.sweep_interval_ms / 1000
-        while True:
+        while not self._stop_sweeping.is_set():
             try:
                 for lost in await self.store.sweep():
                     self.events.expired(lost)
             except (RedisError, OSError, TimeoutError) as exc:
                 self.log.warning("sweep.failed", error=type(exc).__name__)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._stop_sweeping.wait()
+
+    async def stop_sweeping(self, sweeper: asyncio.Task[None]) -> None:
+        self._stop_sweeping.set()
+        sweeper.cancel()  # ends a sweep in flight, when the cancel is not lost (see above)
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
 
 def _caller(request: Request) -> Caller:
@@ -244,9 +263,7 @@ def create_app(
             yield
         finally:
             svc.ready = False
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            await svc.stop_sweeping(sweeper)
             await svc.close()
             if metrics_server is not None:
                 metrics_server.shutdown()

@@ -1,12 +1,14 @@
 -- Claim KEYS[1] (the lease hash of ARGV[2]).
--- ARGV: prefix, key, lease_ms, holder, client, job_id, shards_total, max_attempts,
---       rl_identity, rl_limit, request_id ('' for none)
+-- KEYS: lease hash, idx:held, idx:expired, idx:failed of its partition, then (with a job_id)
+--       the job's hash and done set
+-- ARGV: partition prefix, key, lease_ms, holder, client, job_id, shards_total, max_attempts,
+--       request_id ('' for none)
 --
 -- Idempotent retry: a claim whose reply was lost is sent again with the same request id.
 -- When the key's live lease was granted to that request id, client and holder, the claim
 -- answers granted with that lease unchanged (same token, attempts and lease end: the lease
--- is not extended, so the replay writes nothing but the rate-limit counter). Any other
--- request id, client or holder still gets 'held'.
+-- is not extended, so the replay writes nothing). Any other request id, client or holder
+-- still gets 'held'.
 --
 -- Fencing token: max(stored + 1, now in microseconds). The stored part makes tokens
 -- strictly increase per key; the clock part keeps them increasing when Redis loses its data
@@ -17,31 +19,19 @@ local lease_ms = tonumber(ARGV[3])
 local holder, client, job_id = ARGV[4], ARGV[5], ARGV[6]
 local shards_total = ARGV[7]
 local max_attempts = tonumber(ARGV[8])
-local request_id = ARGV[11] or ''
+local request_id = ARGV[9] or ''
 local clock_us = now_us()
 local now = math.floor(clock_us / 1000)
-local h = KEYS[1]
-local held_idx, expired_idx = prefix .. 'idx:held', prefix .. 'idx:expired'
-local failed_idx = prefix .. 'idx:failed'
-local rl = rl_key(prefix, ARGV[9], tonumber(ARGV[10]), now)
+local h, held_idx, expired_idx, failed_idx = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 
 -- Preconditions, before the first write.
 ensure_types({h, 'hash'})
 local cur = redis.call('HMGET', h, 'state', 'token', 'holder', 'until', 'attempts', 'job_id',
   'reason', 'client', 'request_id')
 local checks = {held_idx, 'zset', expired_idx, 'zset', failed_idx, 'zset'}
-if rl then
-  table.insert(checks, rl)
-  table.insert(checks, 'string')
-end
 job_types(prefix, job_id, checks)
 job_types(prefix, cur[6], checks)
 ensure_types(checks)
-
-local wait = rate_limited(rl, tonumber(ARGV[10]), now)
-if wait > 0 then
-  return {'rate_limited', num_str(wait)}
-end
 
 local state = cur[1] or 'free'
 local attempts = tonumber(cur[5] or '0')

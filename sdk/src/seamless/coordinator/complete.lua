@@ -1,6 +1,7 @@
 -- Mark KEYS[1] completed by the holder of its live lease (sent by the client that claimed
 -- it: the right token from another client is refused as forbidden, see check_live).
--- ARGV: prefix, key, token, retention_ms (0 keeps the record), rl_identity, rl_limit, client
+-- KEYS: lease hash, idx:held, idx:expired, idx:failed of its partition
+-- ARGV: partition prefix, key, token, retention_ms (0 keeps the record), client
 --
 -- Idempotent retry: a complete whose reply was lost is sent again with the same token. When
 -- the key is already completed with that token by the same client, it answers as the first
@@ -8,25 +9,14 @@
 -- grown since). The replay needs the completed record: once completed_retention has
 -- expired it, the retry is stale like any unknown token. The same token from another client
 -- is forbidden.
-local prefix, key, token, client = ARGV[1], ARGV[2], ARGV[3], ARGV[7]
+local prefix, key, token, client = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local now = now_ms()
 local h = KEYS[1]
-local rl = rl_key(prefix, ARGV[5], tonumber(ARGV[6]), now)
 
 ensure_types({h, 'hash'})
 local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'client', 'attempts',
   'job_id')
-local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset'}
-if rl then
-  table.insert(checks, rl)
-  table.insert(checks, 'string')
-end
-ensure_types(job_types(prefix, cur[7], checks))
-
-local wait = rate_limited(rl, tonumber(ARGV[6]), now)
-if wait > 0 then
-  return {'rate_limited', num_str(wait)}
-end
+ensure_types(job_types(prefix, cur[7], {KEYS[2], 'zset', KEYS[3], 'zset'}))
 if cur[1] == 'completed' and cur[2] == token then
   if cur[5] ~= client then
     return forbidden('completed', prefix, cur[7])
@@ -41,7 +31,7 @@ if stale then
 end
 redis.call('HSET', h, 'state', 'completed', 'until', num_str(now), 'completed_ms', num_str(now))
 redis.call('HDEL', h, 'reason')
-redis.call('ZREM', prefix .. 'idx:held', key)
+redis.call('ZREM', KEYS[2], key)
 local job_id = cur[7] or ''
 if job_id ~= '' then
   redis.call('SADD', done_key(prefix, job_id), key)

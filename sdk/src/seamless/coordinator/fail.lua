@@ -1,33 +1,22 @@
 -- The holder of the live lease on KEYS[1] gives it back with a reason (sent by the client
 -- that claimed it: the right token from another client is forbidden, see check_live). The
 -- key becomes claimable again, or is parked as failed once it has used max_attempts claims.
--- ARGV: prefix, key, token, reason, max_attempts, rl_identity, rl_limit, client
+-- KEYS: lease hash, idx:held, idx:expired, idx:failed of its partition
+-- ARGV: partition prefix, key, token, reason, max_attempts, client
 --
 -- Idempotent retry: the fail records its token (`failed_token`). A fail sent again with the
 -- same token by the same client, while the key is still free or parked from that fail (no
 -- claim since, no recovery), answers as the first fail did and changes nothing; the reason
 -- stays the first one. The same token from another client is forbidden.
 local prefix, key, token, reason = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local client = ARGV[8]
+local client = ARGV[6]
 local now = now_ms()
 local h = KEYS[1]
-local rl = rl_key(prefix, ARGV[6], tonumber(ARGV[7]), now)
 
 ensure_types({h, 'hash'})
 local cur = redis.call('HMGET', h, 'state', 'token', 'until', 'holder', 'client', 'attempts',
   'job_id', 'failed_token')
-local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset',
-  prefix .. 'idx:failed', 'zset'}
-if rl then
-  table.insert(checks, rl)
-  table.insert(checks, 'string')
-end
-ensure_types(job_types(prefix, cur[7], checks))
-
-local wait = rate_limited(rl, tonumber(ARGV[7]), now)
-if wait > 0 then
-  return {'rate_limited', num_str(wait)}
-end
+ensure_types(job_types(prefix, cur[7], {KEYS[2], 'zset', KEYS[3], 'zset', KEYS[4], 'zset'}))
 if (cur[1] == 'free' or cur[1] == 'failed') and cur[2] == token and cur[8] == token then
   if cur[5] ~= client then
     return forbidden(cur[1], prefix, cur[7])
@@ -49,12 +38,12 @@ local parked = attempts >= tonumber(ARGV[5])
 local new_state = 'free'
 if parked then
   new_state = 'failed'
-  redis.call('ZADD', prefix .. 'idx:failed', now, key)
+  redis.call('ZADD', KEYS[4], now, key)
   redis.call('HSET', h, 'parked_ms', num_str(now))
 end
 redis.call('HSET', h, 'state', new_state, 'until', num_str(now), 'reason', reason,
   'failed_ms', num_str(now), 'failed_token', token)
-redis.call('ZREM', prefix .. 'idx:held', key)
+redis.call('ZREM', KEYS[2], key)
 local progress = job_progress(prefix, cur[7] or '')
 local parked_flag = '0'
 if parked then

@@ -2,25 +2,14 @@
 -- free or expired key is always recoverable; a live lease or a completed key only with
 -- force (a live holder's next complete/renew/fail is then refused as stale). The stored
 -- token is kept so the next claim's token is still greater than every earlier one.
--- ARGV: prefix, key, force ('1'|'0'), rl_identity, rl_limit
+-- KEYS: lease hash, idx:held, idx:expired, idx:failed of its partition
+-- ARGV: partition prefix, key, force ('1'|'0')
 local prefix, key, force = ARGV[1], ARGV[2], ARGV[3] == '1'
 local now = now_ms()
 local h = KEYS[1]
-local rl = rl_key(prefix, ARGV[4], tonumber(ARGV[5]), now)
 ensure_types({h, 'hash'})
 local cur = redis.call('HMGET', h, 'state', 'until', 'holder', 'token', 'job_id')
-local checks = {prefix .. 'idx:held', 'zset', prefix .. 'idx:expired', 'zset',
-  prefix .. 'idx:failed', 'zset'}
-if rl then
-  table.insert(checks, rl)
-  table.insert(checks, 'string')
-end
-ensure_types(job_types(prefix, cur[5], checks))
-
-local wait = rate_limited(rl, tonumber(ARGV[5]), now)
-if wait > 0 then
-  return {'rate_limited', num_str(wait)}
-end
+ensure_types(job_types(prefix, cur[5], {KEYS[2], 'zset', KEYS[3], 'zset', KEYS[4], 'zset'}))
 local state = cur[1] or 'free'
 if state == 'held' and tonumber(cur[2]) > now and not force then
   local jid, done, total = job_fields(prefix, cur[5])
@@ -37,7 +26,7 @@ if cur[1] then
   redis.call('HDEL', h, 'reason', 'parked_ms', 'failed_token')
   redis.call('PERSIST', h)
 end
-redis.call('ZREM', prefix .. 'idx:held', key)
-redis.call('ZREM', prefix .. 'idx:expired', key)
-redis.call('ZREM', prefix .. 'idx:failed', key)
+redis.call('ZREM', KEYS[2], key)
+redis.call('ZREM', KEYS[3], key)
+redis.call('ZREM', KEYS[4], key)
 return {'recovered', state, cur[4] or ''}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 
 SCRIPT_NAMES = ("claim", "renew", "complete", "fail", "recover", "sweep", "ratelimit")
@@ -35,5 +35,5 @@ class LeaseScripts:
     ratelimit: AsyncScript
 
     @classmethod
-    def register(cls, redis: Redis) -> LeaseScripts:
+    def register(cls, redis: Redis | RedisCluster) -> LeaseScripts:
         return cls(**{name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES})

@@ -29,7 +29,9 @@ from urllib.parse import urlparse
 import yaml
 from pydantic import SecretStr
 
+from seamless.coordinator import redis_dsn
 from seamless.coordinator.metrics import DEFAULT_MAX_SERIES
+from seamless.coordinator.store import DEFAULT_PARTITIONS
 from seamless.errors import ConfigError
 
 _IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -50,7 +52,13 @@ KNOWN_KEYS: dict[str, str] = {
     "COORDINATOR_ID": "a non-empty name for this replica (default: the host name)",
     "BIND_ADDR": "HOST:PORT to serve HTTP on, e.g. 0.0.0.0:8080",
     "PROMETHEUS_PORT": "a port 0-65535 for the metrics endpoint (0 disables it)",
-    "REDIS_DSN": "redis://[user:password@]host:port/db, rediss://... or unix://...",
+    "REDIS_DSN": redis_dsn.FORMS,
+    "COORDINATOR_REDIS_PARTITIONS": "an integer 1-1024: hash-tagged partitions the lease keys "
+    "spread over (Redis Cluster slots); fixed for the life of a deployment",
+    "COORDINATOR_REDIS_MIN_REPLICAS": "an integer 0-16: replicas that must acknowledge each "
+    "state change (WAIT) before it is answered; single server or Sentinel only",
+    "COORDINATOR_REDIS_REPLICA_TIMEOUT_MS": "an integer 10-60000: how long a state change "
+    "waits for those replicas before it answers 503",
     "QUESTDB_DSN": "postgresql://user:password@host:port/db (QuestDB's PG wire), or empty",
     "ARTIFACT_ENDPOINT": "an http(s):// URL, or empty",
     "ARTIFACT_BUCKET": "an S3 bucket name, or empty",
@@ -90,6 +98,9 @@ class CoordinatorSettings:
     artifact_access_key: SecretStr | None = None
     artifact_secret_key: SecretStr | None = None
     key_prefix: str = "seamless:"
+    redis_partitions: int = DEFAULT_PARTITIONS
+    redis_min_replicas: int = 0
+    redis_replica_timeout_ms: int = 1000
     max_attempts: int = 6
     rate_limit: int = 0
     ledger_prefix: str = "seamless_"
@@ -276,10 +287,14 @@ def load_settings(
 
     values: dict[str, Any] = {}
 
-    redis_dsn, source = text("REDIS_DSN")
-    if redis_dsn is None:
+    redis_text, source = text("REDIS_DSN")
+    if redis_text is None:
         raise _fail("REDIS_DSN", source, "the setting is required")
-    values["redis_dsn"] = _dsn(redis_dsn, "REDIS_DSN", source, ("redis", "rediss", "unix"))
+    try:
+        target = redis_dsn.parse(redis_text)
+    except redis_dsn.DsnError as exc:
+        raise _fail("REDIS_DSN", source, str(exc)) from None
+    values["redis_dsn"] = target.dsn
 
     questdb, source = text("QUESTDB_DSN")
     if questdb is not None:
@@ -303,11 +318,22 @@ def load_settings(
         "COORDINATOR_COMPLETED_RETENTION_S": ("completed_retention_s", 0, 10 * 365 * 86400),
         "COORDINATOR_SWEEP_INTERVAL_MS": ("sweep_interval_ms", 50, 60_000),
         "COORDINATOR_MAX_METRIC_SERIES": ("max_metric_series", 1, 100_000),
+        "COORDINATOR_REDIS_PARTITIONS": ("redis_partitions", 1, 1024),
+        "COORDINATOR_REDIS_MIN_REPLICAS": ("redis_min_replicas", 0, 16),
+        "COORDINATOR_REDIS_REPLICA_TIMEOUT_MS": ("redis_replica_timeout_ms", 10, 60_000),
     }
     for name, (attr, low, high) in int_settings.items():
         value, source = text(name)
         if value is not None:
             values[attr] = _int_value(value, name, source, low, high)
+
+    if values.get("redis_min_replicas") and target.topology == "cluster":
+        raise _fail(
+            "COORDINATOR_REDIS_MIN_REPLICAS",
+            raw.get("COORDINATOR_REDIS_MIN_REPLICAS", (None, "default"))[1],
+            "WAIT cannot follow a script to its slot's node in a Redis Cluster; "
+            "use 0 with a redis+cluster:// DSN",
+        )
 
     prefix, source = text("COORDINATOR_KEY_PREFIX")
     if prefix is not None:

@@ -1,21 +1,48 @@
 """The lease store: Redis state for every key, changed only by the Lua scripts.
 
 Layout under the configured prefix (default ``seamless:``), so an ACL user limited to
-``~seamless:*`` can run the service:
+``~seamless:*`` can run the service. Keys are spread over ``partitions`` (fixed for the life
+of a deployment) and each partition's keys carry one Redis Cluster hash tag, ``{p<n>}``, so
+every key a script touches lies in one slot:
 
-- ``{prefix}lease:{key}``: hash with state (free|held|completed|failed), token, holder,
-  client, until (ms), attempts, job_id, reason and timestamps;
-- ``{prefix}idx:held`` (zset, score = lease end), ``{prefix}idx:expired`` (zset, expired and
-  not yet re-claimed), ``{prefix}idx:failed`` (zset, parked keys, score = when parked);
-- ``{prefix}job:{job_id}`` (hash: shards_total) and ``{prefix}jobdone:{job_id}`` (set of
+- ``{prefix}{p<n>}:lease:{key}``: hash with state (free|held|completed|failed), token,
+  holder, client, until (ms), attempts, job_id, reason and timestamps;
+- ``{prefix}{p<n>}:idx:held`` (zset, score = lease end), ``...:idx:expired`` (zset, expired
+  and not yet re-claimed), ``...:idx:failed`` (zset, parked keys, score = when parked): one
+  set of indexes per partition;
+- ``{prefix}{p<n>}:job:{job_id}`` (hash: shards_total) and ``...:jobdone:{job_id}`` (set of
   completed shard keys), for the completion ratio of aligned-shard jobs;
-- ``{prefix}rl:{second}:{identity}``: rate-limit counters.
+- ``{prefix}rl:{<identity>}``: rate-limit counter of the current one-second window, a slot
+  of each worker identity's own.
+
+A key's partition is a hash of its first ``:``-separated part, the node id of QMTL's
+``{node_id}:{interval}:{start}:{end}:{world_id}:{as_of}``, so all shards of a backfill job
+(one node) share a partition with the job's own keys. A job whose keys named several nodes
+would keep one progress record per partition and report a lower ratio, never a higher one.
+The prefix holds no braces (settings check it), so the partition tag is always the key's
+first ``{...}``, whatever braces a lease key itself contains.
+
+Every script declares in ``KEYS`` the keys its caller can name (the lease hash, the
+partition's indexes, a claiming job's keys). Two kinds it can only find inside: the job of
+the lease being completed (stored in its hash), and the due leases a sweep reads from the
+held index. Those names are built inside the script from the same partition prefix, so
+they carry the declared keys' hash tag and lie in their slot by construction: Redis
+Cluster runs them on the node that owns the slot (the cluster tests prove it).
 
 Every namespace is a fixed word, then ':', then the caller's string last, and no word is a
 prefix of another, so no key, job id or identity can name another's Redis key (a job
 called ``X:done`` once created the key job ``X`` kept its shard set in). Each script checks
 the type of every key it may write before its first write (see _common.lua), so a script
 either applies whole or changes nothing.
+
+Rate limiting (when on) is its own one-key script, run before the lease script: a limited
+request writes nothing but its counter, and the counter's slot is the identity's own.
+
+Replicas: with ``min_replicas`` > 0 every state change is followed by ``WAIT`` on the same
+connection, and a change not acknowledged by that many replicas in time answers 503 (the
+caller retries; the scripts answer retries idempotently). A lease granted is then on a
+replica before the holder hears of it, so a failover that promotes that replica cannot
+hand the key out again.
 
 Idempotent retries
 ------------------
@@ -58,10 +85,13 @@ token also reads as the microsecond it was issued, which helps when reading logs
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError
 
 from seamless.coordinator.scripts import LeaseScripts
 from seamless.protocol import LeaseInfo, LeaseState
@@ -204,27 +234,108 @@ def _stale(reply: list[str], key: str, token: int) -> Stale:
     return Stale(state, f"key has no live lease with token {token} (state {state})", None, ratio)
 
 
+DEFAULT_PARTITIONS = 16
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    """The Redis key names of the lease state (see the module docstring)."""
+
+    prefix: str
+    partitions: int = DEFAULT_PARTITIONS
+
+    def partition(self, key: str) -> int:
+        node = key.split(":", 1)[0].encode("utf-8", "surrogatepass")
+        return zlib.crc32(node) % self.partitions
+
+    def of_partition(self, partition: int) -> str:
+        """The prefix of every key in `partition`, its hash tag included."""
+        return f"{self.prefix}{{p{partition}}}:"
+
+    def of(self, key: str) -> str:
+        return self.of_partition(self.partition(key))
+
+    def lease(self, key: str) -> str:
+        return f"{self.of(key)}lease:{key}"
+
+    def indexes(self, partition: int) -> list[str]:
+        """held, expired and failed index of `partition`, in the order the scripts take."""
+        base = self.of_partition(partition)
+        return [f"{base}idx:held", f"{base}idx:expired", f"{base}idx:failed"]
+
+    def job(self, key: str, job_id: str) -> list[str]:
+        """The progress hash and done set of `job_id`, in the partition of `key`."""
+        base = self.of(key)
+        return [f"{base}job:{job_id}", f"{base}jobdone:{job_id}"]
+
+    def rate(self, identity: str) -> str:
+        return f"{self.prefix}rl:{{{identity}}}"
+
+
+class NotReplicated(RedisError):
+    """A state change reached fewer replicas than `min_replicas` within the timeout."""
+
+
 class LeaseStore:
     """Async access to the lease state; every mutation is one Lua script call."""
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis | RedisCluster,
         *,
         prefix: str,
         max_attempts: int,
         rate_limit: int = 0,
         completed_retention_ms: int = 0,
+        partitions: int = DEFAULT_PARTITIONS,
+        min_replicas: int = 0,
+        replica_timeout_ms: int = 1000,
     ) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.keys = KeySpace(prefix, partitions)
         self.max_attempts = max_attempts
         self.rate_limit = rate_limit
         self.completed_retention_ms = completed_retention_ms
+        self.min_replicas = min_replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self.scripts = LeaseScripts.register(redis)
 
-    def lease_key(self, key: str) -> str:
-        return f"{self.prefix}lease:{key}"
+    def _lease_keys(self, key: str) -> list[str]:
+        """KEYS of a lease script: the lease hash and its partition's three indexes."""
+        return [self.keys.lease(key), *self.keys.indexes(self.keys.partition(key))]
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run a state-changing script; with `min_replicas`, wait for the replicas too."""
+        if self.min_replicas <= 0:
+            return await script(keys=keys, args=args)
+        # WAIT counts the writes of its own connection: one pipeline keeps both on one.
+        for attempt in (1, 2):
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    pipe.execute_command("WAIT", self.min_replicas, self.replica_timeout_ms)
+                    reply, acked = await pipe.execute()
+                break
+            except NoScriptError:
+                # The script cache is empty (a restart, a failover): load it and run again.
+                if attempt == 2:
+                    raise
+                await self.redis.script_load(script.script)
+        if int(acked) < self.min_replicas:
+            raise NotReplicated(
+                f"the change reached {acked} of {self.min_replicas} replicas "
+                f"within {self.replica_timeout_ms} ms"
+            )
+        return reply
+
+    async def _rate_limited(self, identity: str) -> RateLimited | None:
+        """Count one request against `identity`'s limit (a no-op when limiting is off)."""
+        if self.rate_limit <= 0:
+            return None
+        wait = int(
+            await self.scripts.ratelimit(keys=[self.keys.rate(identity)], args=[self.rate_limit])
+        )
+        return RateLimited(wait) if wait > 0 else None
 
     async def claim(
         self,
@@ -238,10 +349,17 @@ class LeaseStore:
         identity: str = "",
         request_id: str | None = None,
     ) -> ClaimResult:
-        reply: list[str] = await self.scripts.claim(
-            keys=[self.lease_key(key)],
-            args=[
-                self.prefix,
+        limited = await self._rate_limited(identity or client)
+        if limited:
+            return limited
+        keys = self._lease_keys(key)
+        if job_id:
+            keys += self.keys.job(key, job_id)
+        reply: list[str] = await self._run(
+            self.scripts.claim,
+            keys,
+            [
+                self.keys.of(key),
                 key,
                 lease_ms,
                 holder,
@@ -249,8 +367,6 @@ class LeaseStore:
                 job_id or "",
                 "" if shards_total is None else shards_total,
                 self.max_attempts,
-                identity or client,
-                self.rate_limit,
                 request_id or "",
             ],
         )
@@ -290,33 +406,31 @@ class LeaseStore:
                 newly_expired=reply[2] == "1",
                 attempts=int(reply[5]),
             )
-        if kind == "rate_limited":
-            return RateLimited(int(reply[1]))
         raise AssertionError(f"claim.lua returned {reply!r}")
 
     async def renew(
         self, key: str, token: int, lease_ms: int, *, client: str, identity: str
     ) -> RenewResult:
-        reply: list[str] = await self.scripts.renew(
-            keys=[self.lease_key(key)],
-            args=[self.prefix, key, str(token), lease_ms, identity, self.rate_limit, client],
+        limited = await self._rate_limited(identity)
+        if limited:
+            return limited
+        reply: list[str] = await self._run(
+            self.scripts.renew,
+            self._lease_keys(key),
+            [self.keys.of(key), key, str(token), lease_ms, client],
         )
         if reply[0] == "renewed":
             return Renewed(int(reply[1]), int(reply[2]), reply[3])
         return self._not_done(reply, key, token)
 
     async def complete(self, key: str, token: int, *, client: str, identity: str) -> FinishResult:
-        reply: list[str] = await self.scripts.complete(
-            keys=[self.lease_key(key)],
-            args=[
-                self.prefix,
-                key,
-                str(token),
-                self.completed_retention_ms,
-                identity,
-                self.rate_limit,
-                client,
-            ],
+        limited = await self._rate_limited(identity)
+        if limited:
+            return limited
+        reply: list[str] = await self._run(
+            self.scripts.complete,
+            self._lease_keys(key),
+            [self.keys.of(key), key, str(token), self.completed_retention_ms, client],
         )
         if reply[0] == "completed":
             return Finished(
@@ -332,18 +446,13 @@ class LeaseStore:
     async def fail(
         self, key: str, token: int, reason: str, *, client: str, identity: str
     ) -> FinishResult:
-        reply: list[str] = await self.scripts.fail(
-            keys=[self.lease_key(key)],
-            args=[
-                self.prefix,
-                key,
-                str(token),
-                reason,
-                self.max_attempts,
-                identity,
-                self.rate_limit,
-                client,
-            ],
+        limited = await self._rate_limited(identity)
+        if limited:
+            return limited
+        reply: list[str] = await self._run(
+            self.scripts.fail,
+            self._lease_keys(key),
+            [self.keys.of(key), key, str(token), reason, self.max_attempts, client],
         )
         if reply[0] == "failed":
             return Finished(
@@ -358,9 +467,7 @@ class LeaseStore:
         return self._not_done(reply, key, token)
 
     @staticmethod
-    def _not_done(reply: list[str], key: str, token: int) -> Stale | Forbidden | RateLimited:
-        if reply[0] == "rate_limited":
-            return RateLimited(int(reply[1]))
+    def _not_done(reply: list[str], key: str, token: int) -> Stale | Forbidden:
         if reply[0] == "stale":
             return _stale(reply, key, token)
         if reply[0] == "forbidden":
@@ -370,9 +477,13 @@ class LeaseStore:
         raise AssertionError(f"lease script returned {reply!r}")
 
     async def recover(self, key: str, *, force: bool, identity: str) -> RecoverResult:
-        reply: list[str] = await self.scripts.recover(
-            keys=[self.lease_key(key)],
-            args=[self.prefix, key, "1" if force else "0", identity, self.rate_limit],
+        limited = await self._rate_limited(identity)
+        if limited:
+            return limited
+        reply: list[str] = await self._run(
+            self.scripts.recover,
+            self._lease_keys(key),
+            [self.keys.of(key), key, "1" if force else "0"],
         )
         kind = reply[0]
         if kind == "recovered":
@@ -385,26 +496,27 @@ class LeaseStore:
                 detail="lease is live" if kind == "held" else "key is completed",
                 completion_ratio=key_ratio(kind, job),
             )
-        if kind == "rate_limited":
-            return RateLimited(int(reply[1]))
         raise AssertionError(f"recover.lua returned {reply!r}")
 
     async def sweep(self, limit: int = 500) -> list[ExpiredLease]:
-        """Report leases that ran out since the last sweep (each exactly once)."""
-        flat: list[str] = await self.scripts.sweep(keys=[], args=[self.prefix, limit])
-        return [
-            ExpiredLease(flat[i], flat[i + 1], int(flat[i + 2] or 0), int(flat[i + 3]))
-            for i in range(0, len(flat), 4)
-        ]
+        """Report leases that ran out since the last sweep (each exactly once), at most
+        `limit` per partition."""
+        expired: list[ExpiredLease] = []
+        for partition in range(self.keys.partitions):
+            flat: list[str] = await self._run(
+                self.scripts.sweep,
+                self.keys.indexes(partition)[:2],
+                [self.keys.of_partition(partition), limit],
+            )
+            expired += [
+                ExpiredLease(flat[i], flat[i + 1], int(flat[i + 2] or 0), int(flat[i + 3]))
+                for i in range(0, len(flat), 4)
+            ]
+        return expired
 
     async def check_rate(self, identity: str) -> RateLimited | None:
         """Count a read request against the worker's limit."""
-        if self.rate_limit <= 0:
-            return None
-        wait = int(
-            await self.scripts.ratelimit(keys=[], args=[self.prefix, identity, self.rate_limit])
-        )
-        return RateLimited(wait) if wait > 0 else None
+        return await self._rate_limited(identity)
 
     # --- reads (no state change, so plain commands) ----------------------------------------
 
@@ -414,30 +526,28 @@ class LeaseStore:
 
     async def inspect(self, key: str) -> LeaseInfo:
         now = await self._now_ms()
-        fields = cast(dict[str, str], await self.redis.hgetall(self.lease_key(key)))
+        fields = cast(dict[str, str], await self.redis.hgetall(self.keys.lease(key)))
         return _lease_info(key, fields, now)
 
     async def list_keys(self, state: Literal["failed", "expired"], limit: int) -> list[LeaseInfo]:
         """Parked keys (newest first) or expired, not re-claimed keys (oldest first)."""
         now = await self._now_ms()
-        if state == "failed":
-            keys = cast(
-                list[str], await self.redis.zrevrange(f"{self.prefix}idx:failed", 0, limit - 1)
-            )
-        else:
-            unswept = cast(
-                list[str],
-                await self.redis.zrangebyscore(
-                    f"{self.prefix}idx:held", "-inf", now, start=0, num=limit
-                ),
-            )
-            swept = cast(
-                list[str], await self.redis.zrange(f"{self.prefix}idx:expired", 0, limit - 1)
-            )
-            keys = list(dict.fromkeys(unswept + swept))[:limit]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in range(self.keys.partitions):
+                held, expired, failed = self.keys.indexes(partition)
+                if state == "failed":
+                    pipe.zrevrange(failed, 0, limit - 1, withscores=True)
+                else:
+                    pipe.zrangebyscore(held, "-inf", now, start=0, num=limit, withscores=True)
+                    pipe.zrange(expired, 0, limit - 1, withscores=True)
+            found: list[list[tuple[str, float]]] = await pipe.execute()
+        scored = [pair for pairs in found for pair in pairs]
+        # The partitions' lists merged: newest parked first, or oldest expiry first.
+        scored.sort(key=lambda item: item[1], reverse=state == "failed")
+        keys = list(dict.fromkeys(key for key, _ in scored))[:limit]
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hgetall(self.lease_key(key))
+                pipe.hgetall(self.keys.lease(key))
             rows: list[dict[str, str]] = await pipe.execute()
         infos = [_lease_info(key, row, now) for key, row in zip(keys, rows, strict=True) if row]
         if state == "expired":

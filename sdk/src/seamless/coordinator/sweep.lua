@@ -1,10 +1,11 @@
 -- Move leases whose time ran out from the held index to the expired index, so each expiry
 -- is reported exactly once whichever replica sweeps first. Returns a flat list of
 -- key, holder, token, until for every newly expired lease (at most ARGV[2] of them).
--- ARGV: prefix, limit
+-- KEYS: idx:held, idx:expired of one partition
+-- ARGV: partition prefix, limit
 local prefix = ARGV[1]
 local now = now_ms()
-local held_idx, expired_idx = prefix .. 'idx:held', prefix .. 'idx:expired'
+local held_idx, expired_idx = KEYS[1], KEYS[2]
 ensure_types({held_idx, 'zset', expired_idx, 'zset'})
 local due = redis.call('ZRANGEBYSCORE', held_idx, '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 -- Read every due lease first (a wrongly typed one fails here, before any write).
