@@ -1,202 +1,69 @@
-"""A Confluent-compatible schema registry as a local process, for the integration and chaos
-tests and the lab.
+"""Apicurio Registry, a real Confluent-compatible schema registry, as a local process for the
+integration and chaos tests and the lab.
 
-Why our own: no third-party registry runs on this project's machines. Apicurio Registry is
-a Quarkus application whose Maven artifacts are libraries, not a runnable server, and the
-modules its app needs (e.g. apicurio-registry-schema-util-provider 3.3.3) are not served by
-the Maven mirror here; Karapace (Aiven) is not on PyPI and keeps its schemas in Kafka;
-Confluent's registry is neither on Maven Central nor free of Kafka. So this module serves
-the subset of the Confluent REST API the SDK speaks — the same paths, status codes, error
-bodies (``{"error_code", "message"}``) and content type — from memory, in a separate
-process (uvicorn) on a free loopback port, ready when ``GET /subjects`` answers 200. Its
-tests hold the SDK to the wire contract; they do not prove a vendor's server.
+The server is Apicurio Registry's own ``apicurio-registry-app`` from Maven Central, made
+runnable by the Quarkus build in lab/apicurio/pom.xml (scripts/registry.sh, run by
+`make bootstrap`, caches it and links it at ``.tools/apicurio``). It runs on a free loopback
+port with authentication off and its schemas in an in-memory H2 database, so a restart
+empties it, like a registry that lost its storage. The SDK talks to it at
+``http://127.0.0.1:PORT/apis/ccompat/v6``, Apicurio's Confluent API (the version there is
+2.0.2.Final, the newest whose modules this project's Maven mirror serves in full: see the
+pom). Ready when ``GET /apis/ccompat/v6/subjects`` answers 200; that first request also
+creates the database, so the registry is usable the moment it counts as up.
 
-Endpoints: ``POST /subjects/{s}/versions``, ``GET /subjects``, ``GET /subjects/{s}/versions``,
-``GET /subjects/{s}/versions/{n|latest}``, ``DELETE /subjects/{s}/versions/{n}``,
-``GET /schemas/ids/{id}``. Bodies are bounded while read; subjects are checked.
+What differs from Confluent's own server, and the tests hold the SDK to: Apicurio answers
+``application/json`` on errors (the ``{"error_code", "message"}`` body is the same),
+leaves ``schemaType`` out of its answers, and accepts any content when no validity rule is
+configured.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import sys
-import threading
-from typing import Any
+import signal
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from lab.servers import LOOPBACK, LocalServer, free_port, http_ok, tool_path
 
-from lab.servers import LOOPBACK, LocalServer, free_port, http_ok
-
-CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-MAX_BODY_BYTES = 64 * 1024
-_SUBJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-def _error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error_code": code, "message": message}, status_code=status, media_type=CONTENT_TYPE
-    )
-
-
-def _ok(body: Any) -> JSONResponse:
-    return JSONResponse(body, media_type=CONTENT_TYPE)
-
-
-class _Store:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.subjects: dict[str, dict[int, int]] = {}  # subject -> version -> id
-        self.schemas: dict[int, str] = {}
-        self.ids: dict[str, int] = {}
-
-
-def create_app() -> Starlette:
-    store = _Store()
-
-    def subject_of(request: Request) -> str | None:
-        subject = str(request.path_params["subject"])
-        return subject if _SUBJECT_RE.match(subject) else None
-
-    async def register(request: Request) -> Response:
-        subject = subject_of(request)
-        if subject is None:
-            return _error(422, 42201, "invalid subject")
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                return _error(413, 41301, f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            body = json.loads(raw)
-            schema = body["schema"]
-            if not isinstance(schema, str):
-                raise TypeError
-            json.loads(schema)
-        except (ValueError, KeyError, TypeError):
-            return _error(422, 42201, "Invalid schema")
-        if body.get("schemaType", "AVRO") not in ("JSON", "AVRO"):
-            return _error(422, 42201, "Invalid schemaType")
-        with store.lock:
-            schema_id = store.ids.get(schema)
-            if schema_id is None:
-                schema_id = len(store.schemas) + 1
-                store.ids[schema] = schema_id
-                store.schemas[schema_id] = schema
-            versions = store.subjects.setdefault(subject, {})
-            if schema_id not in versions.values():
-                versions[max(versions, default=0) + 1] = schema_id
-        return _ok({"id": schema_id})
-
-    async def subjects(request: Request) -> Response:
-        with store.lock:
-            return _ok(sorted(s for s, v in store.subjects.items() if v))
-
-    async def versions(request: Request) -> Response:
-        subject = subject_of(request)
-        with store.lock:
-            found = store.subjects.get(subject or "")
-            if not found:
-                return _error(404, 40401, f"Subject '{subject}' not found.")
-            return _ok(sorted(found))
-
-    def lookup(subject: str | None, version: str) -> tuple[int, int] | JSONResponse:
-        found = store.subjects.get(subject or "")
-        if not found:
-            return _error(404, 40401, f"Subject '{subject}' not found.")
-        if version == "latest":
-            number = max(found)
-        elif version.isdigit() and int(version) in found:
-            number = int(version)
-        elif version.isdigit():
-            return _error(404, 40402, f"Version {version} not found.")
-        else:
-            return _error(422, 42202, "The specified version is not a valid version id.")
-        return number, found[number]
-
-    async def get_version(request: Request) -> Response:
-        subject = subject_of(request)
-        with store.lock:
-            got = lookup(subject, str(request.path_params["version"]))
-            if isinstance(got, JSONResponse):
-                return got
-            number, schema_id = got
-            text = store.schemas[schema_id]
-        return _ok(
-            {
-                "subject": subject,
-                "version": number,
-                "id": schema_id,
-                "schemaType": "JSON",
-                "schema": text,
-            }
-        )
-
-    async def delete_version(request: Request) -> Response:
-        subject = subject_of(request)
-        with store.lock:
-            got = lookup(subject, str(request.path_params["version"]))
-            if isinstance(got, JSONResponse):
-                return got
-            number, _ = got
-            del store.subjects[subject or ""][number]
-        return _ok(number)
-
-    async def by_id(request: Request) -> Response:
-        raw = str(request.path_params["id"])
-        with store.lock:
-            text = store.schemas.get(int(raw)) if raw.isdigit() else None
-        if text is None:
-            return _error(404, 40403, "Schema not found")
-        return _ok({"schema": text, "schemaType": "JSON"})
-
-    return Starlette(
-        routes=[
-            Route("/subjects", subjects, methods=["GET"]),
-            Route("/subjects/{subject}/versions", register, methods=["POST"]),
-            Route("/subjects/{subject}/versions", versions, methods=["GET"]),
-            Route("/subjects/{subject}/versions/{version}", get_version, methods=["GET"]),
-            Route("/subjects/{subject}/versions/{version}", delete_version, methods=["DELETE"]),
-            Route("/schemas/ids/{id}", by_id, methods=["GET"]),
-        ]
-    )
+CCOMPAT_PATH = "/apis/ccompat/v6"
 
 
 class SchemaRegistryServer(LocalServer):
-    """The registry above under uvicorn; its schemas live in memory (a restart empties it,
-    like a registry that lost its storage)."""
+    """Apicurio Registry (Quarkus on the JVM) with in-memory storage."""
 
     name = "schema-registry"
-    startup_timeout = 30.0
+    # About 5 s on an idle machine (JVM start, Quarkus boot, the H2 schema on the first
+    # request); the margin is for two cores shared with the rest of the suite.
+    startup_timeout = 90.0
+    # The JVM exits with 128 + SIGTERM after Quarkus's shutdown hook has run.
+    stop_exit_code = 128 + signal.SIGTERM
 
     def pick_ports(self) -> None:
         self.port = free_port()
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The Confluent-compatible API, as a user would configure it in the SDK."""
+        return f"{self.base_url}{CCOMPAT_PATH}"
 
     def command(self) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "lab.registry:create_app",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(self.port),
-            "--no-access-log",
-        ]
-
-    def environment(self) -> dict[str, str]:
-        from lab.servers import REPO_ROOT
-
-        return {"PYTHONPATH": str(REPO_ROOT)}
+            "java",
+            # A small registry for tests on two shared cores: a bounded heap, the serial
+            # collector, and the C1 compiler only (a faster start; its peak speed is not
+            # needed here).
+            "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            f"-Djava.io.tmpdir={self.workdir}",
+            f"-Dquarkus.http.host={LOOPBACK}",
+            f"-Dquarkus.http.port={self.port}",
+            "-Dregistry.auth.enabled=false",
+            "-Dquarkus.datasource.jdbc.initial-size=1",
+            "-Dquarkus.datasource.jdbc.min-size=1",
+            "-Dquarkus.datasource.jdbc.max-size=8",
+            "-jar", str(tool_path("apicurio", "apicurio-registry-runner.jar")),
+        ]  # fmt: skip
 
     def ready(self) -> bool:
         return http_ok(f"{self.url}/subjects")

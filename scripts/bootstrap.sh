@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the lab need into the git-ignored .tools/ and .venv/:
 # the pinned Python environment, Redis (Debian), toxiproxy and MinIO (go install), the
-# QuestDB server jar (Maven Central), and the real-engine tools (scripts/engine-tools.sh).
+# QuestDB server jar (Maven Central), the Apicurio schema registry (Maven Central, built by
+# scripts/registry.sh), and the real-engine tools (scripts/engine-tools.sh).
 # Idempotent: each step leaves a stamp named after its pinned version, so a second run with
 # nothing changed takes seconds.
 set -euo pipefail
@@ -114,6 +115,11 @@ if [ ! -f "$questdb_jar" ]; then
 fi
 ln -sf "$questdb_jar" "$tools/questdb/questdb.jar"
 
+# --- Apicurio Registry from Maven Central (the schema registry of the tests and the lab) ----
+# Built once per version into ~/.cache/seamless-stack/tools (about two minutes cold, 20 s with
+# a warm ~/.m2) and linked at .tools/apicurio; warm, this takes well under a second.
+bash "$root/scripts/registry.sh" || die "the Apicurio schema registry did not build (see the registry line above)"
+
 # --- Docker engine + mmdebstrap (the engine tests' dev stack on a real dockerd) -------------
 bash "$root/scripts/docker-bootstrap.sh" || die "could not install the Docker engine packages"
 
@@ -127,4 +133,4 @@ run_logged checkov-venv bash "$root/scripts/checkov-venv.sh" \
 bash "$root/scripts/engine-tools.sh" \
   || die "the real-engine tools did not build (see the engine-tools line above)"
 
-say "ready: $("$tools/bin/redis-server" --version | cut -d' ' -f3), toxiproxy $TOXIPROXY_VERSION, minio $MINIO_VERSION, questdb $QUESTDB_VERSION"
+say "ready: $("$tools/bin/redis-server" --version | cut -d' ' -f3), toxiproxy $TOXIPROXY_VERSION, minio $MINIO_VERSION, questdb $QUESTDB_VERSION, apicurio registry $APICURIO_VERSION"

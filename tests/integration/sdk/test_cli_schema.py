@@ -1,5 +1,6 @@
-"""`seamless schema register|show|check|promote|rollback|audit` against the registry
-process, with the canary failure count read from a real /metrics endpoint."""
+"""`seamless schema register|show|check|promote|rollback|audit` against a real registry
+(Apicurio Registry, lab/registry.py), with the canary failure count read from a real
+/metrics endpoint."""
 
 from __future__ import annotations
 

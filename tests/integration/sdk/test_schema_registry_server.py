@@ -1,5 +1,6 @@
-"""The SDK's registry client and schema stage against the registry process (lab/registry.py,
-Confluent REST API), and a data-provider fetch through real QuestDB in canary and strict."""
+"""The SDK's registry client and schema stage against a real Confluent-compatible registry
+(Apicurio Registry's ccompat API, run by lab/registry.py), and a data-provider fetch through
+real QuestDB in canary and strict."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ registry, and the conformance pipeline's schema stage in canary and strict."""
 
 from __future__ import annotations
 
+import httpx
 import polars as pl
 import pytest
 from prometheus_client import CollectorRegistry
@@ -14,6 +15,7 @@ from seamless.schema_registry import (
     BarSchema,
     FieldSpec,
     InMemorySchemaRegistry,
+    RemoteSchemaRegistry,
     SchemaStage,
     compatibility,
 )
@@ -133,3 +135,26 @@ def test_approved_schema_is_cached_for_the_ttl() -> None:
     assert stage.approved()[0] is not None  # cached
     now[0] = 31
     assert stage.approved()[0] is None
+
+
+def test_remote_latest_falls_back_to_the_newest_listed_version() -> None:
+    """Apicurio 2.0.x answers 404 for `latest` after the newest version was deleted (a
+    rollback); the client reads the newest remaining version instead of "no schema"."""
+    text = BARS.to_json()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/versions/latest"):
+            return httpx.Response(404, json={"error_code": 40401, "message": "not found"})
+        if path == "/subjects/s.a/versions":
+            return httpx.Response(200, json=[1])
+        if path == "/subjects/s.a/versions/1":
+            body = {"subject": "s.a", "version": 1, "id": 7, "schema": text}
+            return httpx.Response(200, json=body)
+        return httpx.Response(404, json={"error_code": 40401, "message": "not found"})
+
+    client = RemoteSchemaRegistry("http://registry", transport=httpx.MockTransport(answer))
+    found = client.latest("s.a")
+    assert found is not None and (found.version, found.id) == (1, 7)
+    assert client.latest("s.none") is None
+    client.close()

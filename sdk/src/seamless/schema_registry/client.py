@@ -4,7 +4,9 @@ Remote endpoints used (all JSON, content type ``application/vnd.schemaregistry.v
 ``POST /subjects/{s}/versions`` → ``{"id"}``, ``GET /subjects/{s}/versions/latest`` and
 ``/versions/{n}`` → ``{"subject", "version", "id", "schema"}``, ``GET /schemas/ids/{id}``
 → ``{"schema"}``, ``GET /subjects/{s}/versions`` → ``[n, ...]``,
-``DELETE /subjects/{s}/versions/{n}`` → ``n``. Every error names the URL (password
+``DELETE /subjects/{s}/versions/{n}`` → ``n``. A 404 from ``latest`` is checked against
+the version list (a registry whose ``latest`` lags a deleted version, as Apicurio 2.0.x's
+does, still answers the newest remaining one). Every error names the URL (password
 masked) and the HTTP status; an unreachable registry or a 5xx is
 `SchemaRegistryUnavailable`, never read as "no schema".
 """
@@ -201,7 +203,14 @@ class RemoteSchemaRegistry:
         )
 
     def latest(self, subject: str) -> RegisteredSchema | None:
-        return self._get_version(subject, "latest")
+        found = self._get_version(subject, "latest")
+        if found is not None:
+            return found
+        # Apicurio Registry 2.0.x answers 404 for `latest` once the newest version was
+        # deleted (a rollback) while older versions remain; the newest listed version is the
+        # approved one there, as `latest` is on Confluent's server.
+        remaining = self.versions(subject)
+        return self._get_version(subject, str(remaining[-1])) if remaining else None
 
     def version(self, subject: str, version: int) -> RegisteredSchema | None:
         return self._get_version(subject, str(int(version)))
