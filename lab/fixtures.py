@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from lab.coordinator_process import CoordinatorServer
+from lab.redis_topologies import RedisClusterSet, RedisSentinelSet
 from lab.registry import SchemaRegistryServer
 from lab.servers import MinioServer, QuestDBServer, RedisServer, ToxiproxyServer
 
@@ -21,6 +22,20 @@ from lab.servers import MinioServer, QuestDBServer, RedisServer, ToxiproxyServer
 def redis_server() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterSet]:
+    with RedisClusterSet() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinelSet]:
+    """A primary/replica/sentinel set shared by the session: never kill its primary (a
+    failover test starts its own set)."""
+    with RedisSentinelSet() as sentinel_set:
+        yield sentinel_set
 
 
 @pytest.fixture(scope="session")

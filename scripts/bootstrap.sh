@@ -65,20 +65,22 @@ if [ ! -x "$root/.venv/bin/python" ] || ! stamped "venv-$lock_sum"; then
   stamp "venv-$lock_sum"
 fi
 
-# --- Redis from Debian ----------------------------------------------------------------------
+# --- Redis and Redis Sentinel from Debian ----------------------------------------------------
 redis_ok() {
-  have redis-server && [ "$(redis-server --version | sed -E 's/.* v=([0-9]+).*/\1/')" -ge "$REDIS_MIN_MAJOR" ]
+  have redis-server && have redis-sentinel \
+    && [ "$(redis-server --version | sed -E 's/.* v=([0-9]+).*/\1/')" -ge "$REDIS_MIN_MAJOR" ]
 }
 if ! redis_ok; then
-  [ "$(id -u)" = 0 ] || die "redis-server >= $REDIS_MIN_MAJOR not found and not root: run 'sudo apt-get update && sudo apt-get install -y redis-server'"
-  say "installing redis-server from Debian"
-  # RUNLEVEL=1 keeps the package from starting a system-wide server: tests start their own.
+  [ "$(id -u)" = 0 ] || die "redis-server >= $REDIS_MIN_MAJOR or redis-sentinel not found and not root: run 'sudo apt-get update && sudo apt-get install -y redis-server redis-sentinel'"
+  say "installing redis-server and redis-sentinel from Debian"
+  # RUNLEVEL=1 keeps the packages from starting system-wide servers: tests start their own.
   apt_update
   run_logged apt-get-redis env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-    apt-get install -y --no-install-recommends redis-server
-  redis_ok || die "redis-server >= $REDIS_MIN_MAJOR still missing after apt-get install"
+    apt-get install -y --no-install-recommends redis-server redis-sentinel
+  redis_ok || die "redis-server >= $REDIS_MIN_MAJOR or redis-sentinel still missing after apt-get install"
 fi
 ln -sf "$(command -v redis-server)" "$tools/bin/redis-server"
+ln -sf "$(command -v redis-sentinel)" "$tools/bin/redis-sentinel"
 
 # --- stress-ng from Debian (the noisy neighbour of `make test-noisy`) -------------------------
 if ! have stress-ng; then

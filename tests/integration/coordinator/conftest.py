@@ -1,5 +1,9 @@
 """In-process coordinator apps on the session's real Redis, each under a fresh key prefix.
 
+`make_app` runs on one redis-server unless a module parametrizes `lease_redis` (see
+`ALL_REDIS_TOPOLOGIES`): then each test runs on one Redis, on the 3-primary Redis Cluster
+and on the Sentinel set (primary + replica, state changes acknowledged by the replica).
+
 Most behaviour is tested through the real ASGI app in this process (fast, and a test can
 read the app's own metrics); process-level behaviour (two replicas, QMTL's client over
 TCP, schemathesis) uses `CoordinatorServer` processes.
@@ -14,7 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from coordinator_testkit import OPERATOR_TOKEN, OTHER_TOKEN, TOKEN, AppFactory, LiveApp
+from coordinator_testkit import (
+    OPERATOR_TOKEN,
+    OTHER_TOKEN,
+    REDIS_TOPOLOGIES,
+    TOKEN,
+    AppFactory,
+    LiveApp,
+)
 from pydantic import SecretStr
 from seamless.coordinator import CoordinatorSettings, create_app
 from seamless.coordinator.metrics import CoordinatorMetrics
@@ -22,12 +33,33 @@ from seamless.coordinator.metrics import CoordinatorMetrics
 from lab.servers import RedisServer
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker("all_redis_topologies") is not None
+    if marked and "lease_redis" in metafunc.fixturenames:
+        metafunc.parametrize("lease_redis", REDIS_TOPOLOGIES, indirect=True)
+
+
 @pytest.fixture
-def make_app(redis_server: RedisServer) -> AppFactory:
+def lease_redis(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """The Redis DSN of the app under test and the settings that topology needs."""
+    topology = getattr(request, "param", "single")
+    if topology == "cluster":
+        return request.getfixturevalue("redis_cluster").url, {}
+    if topology == "sentinel":
+        return request.getfixturevalue("redis_sentinel").url, {"redis_min_replicas": 1}
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url, {}
+
+
+@pytest.fixture
+def make_app(lease_redis: tuple[str, dict[str, Any]]) -> AppFactory:
+    redis_url, topology_settings = lease_redis
+
     @asynccontextmanager
     async def factory(**overrides: Any) -> AsyncIterator[LiveApp]:
         settings_kwargs: dict[str, Any] = {
-            "redis_dsn": redis_server.url,
+            "redis_dsn": redis_url,
+            **topology_settings,
             "tokens": {
                 "worker-a": SecretStr(TOKEN),
                 "worker-b": SecretStr(OTHER_TOKEN),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
+import pytest
+from redis.asyncio import Redis, RedisCluster
 from seamless.coordinator import CoordinatorSettings
 from seamless.coordinator.metrics import CoordinatorMetrics
 from seamless.coordinator.store import KeySpace
@@ -26,12 +27,18 @@ AS_OTHER_CLIENT = {"Authorization": f"Bearer {OTHER_TOKEN}"}
 AS_OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 
+# In a module's pytestmark: each of its tests on an in-process app (`make_app`, `live`) runs
+# on every Redis topology (conftest.py's pytest_generate_tests).
+ALL_REDIS_TOPOLOGIES = pytest.mark.all_redis_topologies
+REDIS_TOPOLOGIES = ("single", "cluster", "sentinel")
+
+
 @dataclass
 class LiveApp:
     client: httpx.AsyncClient
     metrics: CoordinatorMetrics
     settings: CoordinatorSettings
-    redis: Redis
+    redis: Redis | RedisCluster
     app: Any
 
     @property

@@ -7,9 +7,9 @@ Against the session's real Redis through the real app."""
 from __future__ import annotations
 
 import pytest
-from coordinator_testkit import AS_OTHER_CLIENT, LiveApp, wait_until
+from coordinator_testkit import ALL_REDIS_TOPOLOGIES, AS_OTHER_CLIENT, LiveApp, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ALL_REDIS_TOPOLOGIES]
 
 KEY = "retry-node:60:0:3600::"
 

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from coordinator_testkit import AS_OPERATOR, AS_OTHER_CLIENT, LiveApp, wait_until
+from coordinator_testkit import (
+    ALL_REDIS_TOPOLOGIES,
+    AS_OPERATOR,
+    AS_OTHER_CLIENT,
+    LiveApp,
+    wait_until,
+)
 from seamless.cli import app as cli_app
 from seamless.coordination import Granted
 from seamless.coordinator_client import CoordinatorClient
@@ -25,7 +31,7 @@ from typer.testing import CliRunner
 from lab.coordinator_process import CoordinatorServer
 from lab.servers import RedisServer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ALL_REDIS_TOPOLOGIES]
 
 KEY = "owned-node:60:0:3600::"
 
