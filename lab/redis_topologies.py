@@ -129,11 +129,12 @@ class RedisClusterSet(_Group):
     primaries = 3
 
     def start(self) -> Self:
-        for i in range(self.primaries):
-            self.members.append(ClusterNode(self._dir(f"node-{i}")).start())
+        nodes = [ClusterNode(self._dir(f"node-{i}")) for i in range(self.primaries)]
+        for node in nodes:
+            self.members.append(node.start())
         per_node = CLUSTER_SLOTS // self.primaries
-        first = self.members[0]
-        for i, node in enumerate(self.members):
+        first = nodes[0]
+        for i, node in enumerate(nodes):
             low = i * per_node
             high = CLUSTER_SLOTS - 1 if i == self.primaries - 1 else low + per_node - 1
             with _client(node.port) as client:
@@ -244,7 +245,7 @@ class RedisSentinelSet(_Group):
             if self.primary_port() != self.replica.port:
                 return False
             with _client(self.replica.port) as client:
-                return client.info("replication").get("role") == "master"
+                return bool(client.info("replication").get("role") == "master")
 
         _wait("the replica was not promoted", promoted, deadline_s, self.logs)
 
