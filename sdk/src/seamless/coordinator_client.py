@@ -56,6 +56,7 @@ from seamless.protocol import (
     RatioResponse,
     RenewRequest,
     RenewResponse,
+    validate_request,
 )
 
 DEFAULT_TIMEOUT_SECONDS = 2.0  # QMTL's client timeout
@@ -385,13 +386,7 @@ def _failure_kind(state: RetryCallState) -> type[BaseException] | None:
 
 def _request_body(model: type[_Model], **fields: Any) -> dict[str, Any]:
     """Validate a request before sending, so a bad argument is named locally."""
-    try:
-        request = model.model_validate(fields)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(part) for part in error.get("loc", ())) or "request"
-        raise InvalidRequestError(name, error.get("input"), str(error["msg"])) from None
-    return request.model_dump(mode="json", exclude_none=True)
+    return validate_request(model, **fields).model_dump(mode="json", exclude_none=True)
 
 
 def _parse(model: type[_Model], response: httpx.Response) -> _Model:

@@ -35,7 +35,6 @@ from seamless.errors import ConfigError, CoordinatorError, CoordinatorStartupErr
 from seamless.fetcher import DataFetcher
 from seamless.health import HealthPolicy, await_health
 from seamless.live import LiveFeed
-from seamless.memory_coordinator import InMemoryCoordinator
 from seamless.metrics import SeamlessMetrics
 from seamless.provider import SeamlessDataProvider, Strategy
 from seamless.sla import SLAPolicy
@@ -84,7 +83,7 @@ async def create_coordinator(
             reason="seamless.coordinator_url is not set",
             detail="leases are not shared between processes; set coordinator_url to share them",
         )
-        return InMemoryCoordinator(holder=worker)
+        return _in_memory(worker)
 
     client = CoordinatorClient.from_config(settings, env=env)
     if settings.profile == "prod":
@@ -103,8 +102,16 @@ async def create_coordinator(
                 error=str(exc),
                 fallback="in_memory",
             )
-            return InMemoryCoordinator(holder=resolve_worker_id(settings.seamless_worker_id, env))
+            return _in_memory(resolve_worker_id(settings.seamless_worker_id, env))
     return client
+
+
+def _in_memory(worker: str) -> Coordinator:
+    # Imported here: the in-memory coordinator brings the service's lease store, fakeredis
+    # and lupa (~0.6 s of imports), which a process using the real service never needs.
+    from seamless.memory_coordinator import InMemoryCoordinator
+
+    return InMemoryCoordinator(holder=worker)
 
 
 async def _startup_health(client: CoordinatorClient, url: str, policy: HealthPolicy) -> None:

@@ -1,19 +1,38 @@
-"""An in-process coordinator with the service's semantics, for the dev profile and tests.
+"""The coordinator of the dev profile and of tests: the service's own lease state machine,
+run inside this process.
 
-Same rules as the Redis-backed service: fencing tokens strictly increase per key; a live
-lease refuses other claims (`held`); an expired lease can be re-claimed with a higher token;
-`complete`/`renew`/`fail` with any token but the live one raise `LeaseLost` and change
-nothing; `fail` makes the key claimable again until it has used `max_attempts` claims, then
-parks it as `failed`; aligned-shard jobs report completed shards / shards_total.
+There is one lease state machine: the coordinator's Lua scripts (`seamless/coordinator/`
+``*.lua``). Here they run through the service's own `LeaseStore` on an in-process Redis
+(fakeredis with its Lua engine, lupa, Lua 5.1 as in Redis), so every rule is the
+service's by construction: fencing tokens that strictly increase per key, a live lease
+refusing other claims (`held`), re-claim after expiry with a higher token, `LeaseLost` for
+any token but the live one, fail -> claimable -> parked after `max_attempts` claims, the
+idempotent replays of a claim (same request id) and of a complete or fail (same token),
+and the completion ratio of aligned-shard jobs.
 
-Retries are idempotent as on the service: a claim repeated with the request id of the key's
-live lease gets that lease back unchanged; a complete or fail repeated with the token that
-finished the key answers as the first did and changes nothing. (One process is one client
-and one holder here, so the request id and the token are all there is to match.)
+This module does only what `coordinator/app.py` and `CoordinatorClient` do around the
+store: each request is validated with the protocol's request models (`validate_request`,
+as the service validates its bodies), so a bad argument raises `InvalidRequestError`
+naming the field and the store never sees it; and each outcome is mapped to the
+`Coordinator` interface as the HTTP client reads the service's answer (a refused claim is
+`NotGranted` with the key's real completion ratio, a stale token `LeaseLost` with the
+service's detail).
 
-Ownership and roles (the service's 403s) have nothing to decide here: the one client owns
-every lease, so `inspect` always shows the token (and `LeaseInfo.client` stays None, as no
-bearer identity exists), and there is no forced recovery to guard.
+Ownership and roles (the service's 403s) have nothing to decide here: one process is one
+client, with no bearer identity, so every lease is claimed by the empty client (and
+`LeaseInfo.client` stays None), `inspect` always shows the token, and there is no forced
+recovery to guard. Rate limiting is off and completed records are kept, so no key has a
+Redis TTL; no sweeper runs (no one is told of expiries).
+
+Time: the scripts read the Redis server's clock (TIME). The in-process server's TIME
+answers from `clock_ms` (the wall clock by default, then at microsecond resolution), so a
+test that moves its clock moves lease expiry exactly as the Redis host's clock does for
+the service. Tokens are therefore large (the clock in microseconds, see store.py), not
+1, 2, 3.
+
+`tests/integration/coordinator/test_lease_state_machines_agree.py` drives random sequences
+of operations against this coordinator and against the service on a real Redis, and
+requires the same outcomes.
 
 Leases are not shared between processes: that is why prod never uses it.
 """
@@ -21,55 +40,68 @@ Leases are not shared between processes: that is why prod never uses it.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import NoReturn, cast
+
+from fakeredis import FakeAsyncRedis, FakeServer
+from fakeredis.aioredis import AsyncFakeSocket, FakeAsyncRedisConnection
 
 from seamless.coordination import ClaimOutcome, Granted, NotGranted
+from seamless.coordinator.store import (
+    Finished,
+    Forbidden,
+    LeaseStore,
+    RateLimited,
+    Refused,
+    Renewed,
+    Stale,
+)
 from seamless.errors import InvalidRequestError, LeaseLost
 from seamless.protocol import (
-    MAX_KEY_LENGTH,
-    MAX_LEASE_MS,
-    MAX_REQUEST_ID_LENGTH,
-    MIN_LEASE_MS,
-    REQUEST_ID_PATTERN,
+    ClaimRequest,
+    CompleteRequest,
+    FailRequest,
     Lease,
     LeaseInfo,
-    LeaseState,
     RatioResponse,
+    RecoverRequest,
+    RenewRequest,
+    validate_request,
 )
 
 DEFAULT_MAX_ATTEMPTS = 5
+# The service's default prefix; the empty client identity (no bearer token in process).
+_PREFIX = "seamless:"
+_CLIENT = ""
+# The lab's redis-server major.minor: fakeredis shapes some replies by version.
+_REDIS_VERSION = (7, 0)
 
 
 def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass
-class _KeyState:
-    state: LeaseState = "free"
-    token: int = 0
-    holder: str | None = None
-    lease_until_ms: int | None = None
-    attempts: int = 0
-    job_id: str | None = None
-    last_reason: str | None = None
-    # The request id the live lease was granted to, and the token of the last fail.
-    request_id: str | None = None
-    failed_token: int | None = None
+class _ClockedServer(FakeServer):
+    """An in-process Redis whose TIME reads `clock_us`."""
+
+    def __init__(self, clock_us: Callable[[], int]) -> None:
+        super().__init__(version=_REDIS_VERSION)
+        self.clock_us = clock_us
 
 
-@dataclass
-class _Job:
-    shards_total: int | None = None
-    done: set[str] = field(default_factory=set)
+class _ClockedSocket(AsyncFakeSocket):
+    def time(self) -> list[bytes]:
+        seconds, micros = divmod(cast(_ClockedServer, self._server).clock_us(), 1_000_000)
+        return [str(seconds).encode(), str(micros).encode()]
 
-    def ratio(self) -> float | None:
-        if not self.shards_total:
-            return None
-        return min(1.0, len(self.done) / self.shards_total)
+
+class _ClockedConnection(FakeAsyncRedisConnection):
+    async def _connect(self) -> None:
+        await super()._connect()
+        # The socket fakeredis just built, answering TIME from the server's clock (commands
+        # are looked up on the socket by name, so the override is all it takes).
+        self._sock.__class__ = _ClockedSocket
 
 
 class InMemoryCoordinator:
@@ -80,17 +112,37 @@ class InMemoryCoordinator:
         *,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         holder: str = "in-memory",
-        clock_ms: Callable[[], int] = _wall_clock_ms,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise InvalidRequestError("max_attempts", max_attempts, "an integer >= 1")
         self.max_attempts = max_attempts
         self.holder = holder
-        self._clock_ms = clock_ms
-        self._keys: dict[str, _KeyState] = {}
-        self._jobs: dict[str, _Job] = {}
-        self._lock = asyncio.Lock()
+        if clock_ms is None:
+            self._server = _ClockedServer(lambda: time.time_ns() // 1000)
+        else:
+            injected = clock_ms
+            self._server = _ClockedServer(lambda: injected() * 1000)
+        # One Redis client per event loop (a redis.asyncio connection belongs to its loop);
+        # the leases live in the server, which all of them share.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lease_store: LeaseStore | None = None
         self.expired_takeovers = 0
+
+    @property
+    def store(self) -> LeaseStore:
+        """The lease store this coordinator runs, bound to the running event loop."""
+        loop = asyncio.get_running_loop()
+        if self._lease_store is None or self._loop is not loop:
+            redis = FakeAsyncRedis(
+                server=self._server,
+                connection_class=_ClockedConnection,
+                version=_REDIS_VERSION,
+                decode_responses=True,
+            )
+            self._lease_store = LeaseStore(redis, prefix=_PREFIX, max_attempts=self.max_attempts)
+            self._loop = loop
+        return self._lease_store
 
     async def claim(
         self,
@@ -101,176 +153,102 @@ class InMemoryCoordinator:
         shards_total: int | None = None,
         request_id: str | None = None,
     ) -> ClaimOutcome:
-        _check_key(key)
-        _check_lease_ms(lease_ms)
-        if shards_total is not None and shards_total < 1:
-            raise InvalidRequestError("shards_total", shards_total, "an integer >= 1")
-        if request_id is not None:
-            _check_request_id(request_id)
-        async with self._lock:
-            now = self._clock_ms()
-            entry = self._keys.setdefault(key, _KeyState())
-            if entry.state == "completed" and job_id is not None:
-                # Done under any job, the shard counts for this one too (as the service does).
-                job = self._jobs.setdefault(job_id, _Job())
-                if shards_total is not None:
-                    job.shards_total = shards_total
-                job.done.add(key)
-                return NotGranted(
-                    key=key, reason="completed", completion_ratio=self._job_ratio(job_id)
-                )
-            if entry.state in ("completed", "failed"):
-                return NotGranted(key=key, reason=entry.state)
-            if entry.state == "held":
-                assert entry.lease_until_ms is not None
-                if entry.lease_until_ms > now:
-                    if request_id is not None and request_id == entry.request_id:
-                        return Granted(
-                            lease=self._lease_of(key, entry),
-                            completion_ratio=self._job_ratio(entry.job_id),
-                        )
-                    return NotGranted(key=key, reason="held", lease_until_ms=entry.lease_until_ms)
-                self.expired_takeovers += 1
-                if entry.attempts >= self.max_attempts:
-                    entry.state = "failed"
-                    entry.last_reason = f"lease expired on each of {entry.attempts} attempts"
-                    return NotGranted(key=key, reason="failed")
-            entry.token += 1
-            entry.attempts += 1
-            entry.state = "held"
-            entry.holder = self.holder
-            entry.lease_until_ms = now + lease_ms
-            entry.request_id = request_id
-            if job_id is not None:
-                entry.job_id = job_id
-                job = self._jobs.setdefault(job_id, _Job())
-                if shards_total is not None:
-                    job.shards_total = shards_total
-            return Granted(
-                lease=self._lease_of(key, entry), completion_ratio=self._job_ratio(entry.job_id)
+        body = validate_request(
+            ClaimRequest,
+            key=key,
+            lease_ms=lease_ms,
+            job_id=job_id,
+            shards_total=shards_total,
+            holder=self.holder,
+            request_id=request_id,
+        )
+        result = await self.store.claim(
+            body.key,
+            body.lease_ms,
+            holder=self.holder,
+            client=_CLIENT,
+            job_id=body.job_id,
+            shards_total=body.shards_total,
+            request_id=body.request_id,
+        )
+        if isinstance(result, RateLimited):
+            _unreachable(result)
+        if result.lost is not None:
+            self.expired_takeovers += 1
+        if isinstance(result, Refused):
+            return NotGranted(
+                key=key,
+                reason=result.reason,
+                lease_until_ms=result.lease_until_ms,
+                completion_ratio=result.completion_ratio,
             )
+        lease = Lease(
+            key=key, token=result.token, lease_until_ms=result.lease_until_ms, holder=result.holder
+        )
+        return Granted(lease=lease, completion_ratio=result.job.ratio(0.0))
 
     async def renew(self, lease: Lease, lease_ms: int) -> Lease:
-        _check_lease_ms(lease_ms)
-        async with self._lock:
-            entry = self._live(lease)
-            entry.lease_until_ms = self._clock_ms() + lease_ms
-            return Lease(
-                key=lease.key,
-                token=entry.token,
-                lease_until_ms=entry.lease_until_ms,
-                holder=entry.holder,
-            )
+        body = validate_request(RenewRequest, key=lease.key, token=lease.token, lease_ms=lease_ms)
+        result = await self.store.renew(
+            body.key, body.token, body.lease_ms, client=_CLIENT, identity=_CLIENT
+        )
+        if not isinstance(result, Renewed):
+            _lost(lease, result)
+        return Lease(
+            key=lease.key,
+            token=result.token,
+            lease_until_ms=result.lease_until_ms,
+            holder=result.holder or None,
+        )
 
     async def complete(self, lease: Lease) -> RatioResponse:
-        async with self._lock:
-            entry = self._keys.get(lease.key)
-            # A repeat of the complete that finished the key answers again; anything else
-            # must be the live lease.
-            if entry is None or (entry.state, entry.token) != ("completed", lease.token):
-                entry = self._live(lease)
-                entry.state = "completed"
-                entry.lease_until_ms = self._clock_ms()
-                entry.last_reason = None
-                if entry.job_id is not None:
-                    self._jobs.setdefault(entry.job_id, _Job()).done.add(lease.key)
-            ratio = self._job_ratio(entry.job_id)
-            return RatioResponse(
-                completion_ratio=1.0 if ratio is None else ratio,
-                job_id=entry.job_id,
-                attempts=entry.attempts,
-            )
+        body = validate_request(CompleteRequest, key=lease.key, token=lease.token)
+        result = await self.store.complete(body.key, body.token, client=_CLIENT, identity=_CLIENT)
+        if not isinstance(result, Finished):
+            _lost(lease, result)
+        return RatioResponse(
+            completion_ratio=result.job.ratio(1.0),
+            job_id=result.job.job_id,
+            attempts=result.attempts,
+        )
 
     async def fail(self, lease: Lease, reason: str) -> RatioResponse:
-        async with self._lock:
-            entry = self._keys.get(lease.key)
-            if (
-                entry is not None
-                and entry.state in ("free", "failed")
-                and entry.token == entry.failed_token == lease.token
-            ):
-                parked = entry.state == "failed"  # a repeat of the fail that freed or parked it
-            else:
-                entry = self._live(lease)
-                parked = entry.attempts >= self.max_attempts
-                entry.state = "failed" if parked else "free"
-                entry.lease_until_ms = self._clock_ms()
-                entry.last_reason = reason
-                entry.failed_token = lease.token
-            ratio = self._job_ratio(entry.job_id)
-            return RatioResponse(
-                completion_ratio=0.0 if ratio is None else ratio,
-                job_id=entry.job_id,
-                parked=parked,
-                attempts=entry.attempts,
-            )
+        # The reason is cut to the service's limit, as CoordinatorClient cuts it.
+        body = validate_request(FailRequest, key=lease.key, token=lease.token, reason=reason[:2048])
+        result = await self.store.fail(
+            body.key, body.token, body.reason, client=_CLIENT, identity=_CLIENT
+        )
+        if not isinstance(result, Finished):
+            _lost(lease, result)
+        return RatioResponse(
+            completion_ratio=result.job.ratio(0.0),
+            job_id=result.job.job_id,
+            parked=result.parked,
+            attempts=result.attempts,
+        )
 
     async def inspect(self, key: str) -> LeaseInfo:
-        _check_key(key)
-        async with self._lock:
-            entry = self._keys.get(key)
-            if entry is None:
-                return LeaseInfo(key=key, state="free")
-            state = entry.state
-            if state == "held" and (entry.lease_until_ms or 0) <= self._clock_ms():
-                state = "free"  # ran out: claimable, last holder still shown
-            return LeaseInfo(
-                key=key,
-                state=state,
-                holder=entry.holder,
-                token=entry.token or None,
-                lease_until_ms=entry.lease_until_ms,
-                attempts=entry.attempts,
-                job_id=entry.job_id,
-                last_reason=entry.last_reason,
-            )
+        # The key field every lease request shares (the service's inspect route puts the
+        # same constraints on its path).
+        validate_request(RecoverRequest, key=key)
+        return await self.store.inspect(key)
 
     async def health(self) -> None:
         return None
 
     async def aclose(self) -> None:
-        return None
-
-    def _lease_of(self, key: str, entry: _KeyState) -> Lease:
-        assert entry.lease_until_ms is not None
-        return Lease(
-            key=key, token=entry.token, lease_until_ms=entry.lease_until_ms, holder=entry.holder
-        )
-
-    def _live(self, lease: Lease) -> _KeyState:
-        """The key's state if `lease` is its live lease; else LeaseLost (nothing changes)."""
-        entry = self._keys.get(lease.key)
-        if entry is None or entry.state != "held" or entry.token != lease.token:
-            raise LeaseLost(lease.key, lease.token, "stale")
-        if entry.lease_until_ms is None or entry.lease_until_ms <= self._clock_ms():
-            raise LeaseLost(lease.key, lease.token, "expired")
-        return entry
-
-    def _job_ratio(self, job_id: str | None) -> float | None:
-        if job_id is None:
-            return None
-        job = self._jobs.get(job_id)
-        return job.ratio() if job is not None else None
+        store, self._lease_store, self._loop = self._lease_store, None, None
+        if store is not None:
+            await store.redis.aclose()
 
 
-def _check_key(key: str) -> None:
-    if not key or len(key) > MAX_KEY_LENGTH or any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise InvalidRequestError(
-            "key", key, f"1 to {MAX_KEY_LENGTH} printable characters (no control characters)"
-        )
+def _lost(lease: Lease, result: Stale | Forbidden | RateLimited) -> NoReturn:
+    """`LeaseLost` as CoordinatorClient raises it for the service's 409 stale."""
+    if isinstance(result, Stale):
+        raise LeaseLost(lease.key, lease.token, result.detail)
+    _unreachable(result)
 
 
-def _check_lease_ms(lease_ms: int) -> None:
-    if not MIN_LEASE_MS <= lease_ms <= MAX_LEASE_MS:
-        raise InvalidRequestError(
-            "lease_ms", lease_ms, f"an integer from {MIN_LEASE_MS} to {MAX_LEASE_MS}"
-        )
-
-
-def _check_request_id(request_id: str) -> None:
-    if len(request_id) > MAX_REQUEST_ID_LENGTH or not re.fullmatch(REQUEST_ID_PATTERN, request_id):
-        raise InvalidRequestError(
-            "request_id",
-            request_id,
-            f"1 to {MAX_REQUEST_ID_LENGTH} characters of A-Z, a-z, 0-9, '_' and '-'",
-        )
+def _unreachable(result: Forbidden | RateLimited) -> NoReturn:
+    # One client owns every lease (no 403) and rate limiting is off (no 429).
+    raise AssertionError(f"the in-memory lease store answered {result!r}")

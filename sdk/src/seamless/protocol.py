@@ -8,9 +8,11 @@ Extra fields are allowed on requests so newer clients can talk to older services
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from seamless.errors import InvalidRequestError
 
 # Bounds shared by the service's validation and the clients' own checks.
 MAX_KEY_LENGTH = 512
@@ -35,6 +37,21 @@ ConflictReason = Literal["held", "completed", "stale", "failed"]
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+_Request = TypeVar("_Request", bound=BaseModel)
+
+
+def validate_request(model: type[_Request], **fields: Any) -> _Request:
+    """`fields` as a `model` request, validated as the service validates it; a bad argument
+    raises `InvalidRequestError` naming the field (the clients check before sending, the
+    in-memory coordinator before its store sees anything)."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error.get("loc", ())) or "request"
+        raise InvalidRequestError(name, error.get("input"), str(error["msg"])) from None
 
 
 class ClaimRequest(_Body):

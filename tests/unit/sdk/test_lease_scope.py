@@ -38,7 +38,8 @@ async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 async def test_clean_exit_completes() -> None:
     coord = InMemoryCoordinator()
     async with hold_lease(coord, "k", 1000) as held:
-        assert held.token == 1
+        # The service's fencing token: the claim's clock in microseconds (store.py).
+        assert held.token == (await coord.inspect("k")).token and held.token > 10**15
         assert not held.is_lost
     assert held.result is not None and held.result.completion_ratio == 1.0
     assert (await coord.inspect("k")).state == "completed"

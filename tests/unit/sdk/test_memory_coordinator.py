@@ -1,5 +1,8 @@
 """The in-memory coordinator keeps the service's semantics: fencing tokens, held /
-completed / stale, expiry and re-claim, fail → re-claimable → parked, job completion ratio."""
+completed / stale, expiry and re-claim, fail → re-claimable → parked, job completion ratio.
+
+A refused claim carries the key's real completion ratio, as the service's 409 does (0.0
+while held or failed, 1.0 once completed, the job's ratio for a job's key)."""
 
 from __future__ import annotations
 
@@ -41,10 +44,12 @@ async def test_claim_held_complete_completed(
     first = await _granted(coord, "n:60:0:100::")
     assert first.lease.lease_until_ms == clock.now + 1000
     held = await coord.claim("n:60:0:100::", 1000)
-    assert held == NotGranted("n:60:0:100::", "held", first.lease.lease_until_ms)
+    assert held == NotGranted("n:60:0:100::", "held", first.lease.lease_until_ms, 0.0)
     ratio = await coord.complete(first.lease)
     assert ratio.completion_ratio == 1.0
-    assert await coord.claim("n:60:0:100::", 1000) == NotGranted("n:60:0:100::", "completed")
+    assert await coord.claim("n:60:0:100::", 1000) == NotGranted(
+        "n:60:0:100::", "completed", completion_ratio=1.0
+    )
     info = await coord.inspect("n:60:0:100::")
     assert (info.state, info.token, info.attempts) == ("completed", first.lease.token, 1)
 
@@ -92,7 +97,7 @@ async def test_fail_makes_key_claimable_then_parks_it(coord: InMemoryCoordinator
     last = await _granted(coord, "k")
     result = await coord.fail(last.lease, "boom 3")
     assert result.parked is True
-    assert await coord.claim("k", 1000) == NotGranted("k", "failed")
+    assert await coord.claim("k", 1000) == NotGranted("k", "failed", completion_ratio=0.0)
     info = await coord.inspect("k")
     assert (info.state, info.attempts, info.last_reason) == ("failed", 3, "boom 3")
     assert tokens == sorted(set(tokens)) and last.lease.token > tokens[-1]
@@ -104,7 +109,7 @@ async def test_expiry_on_the_last_attempt_parks(
     for _ in range(3):
         await _granted(coord, "k")
         clock.now += 2000
-    assert await coord.claim("k", 1000) == NotGranted("k", "failed")
+    assert await coord.claim("k", 1000) == NotGranted("k", "failed", completion_ratio=0.0)
     assert "expired" in ((await coord.inspect("k")).last_reason or "")
 
 
@@ -165,9 +170,9 @@ async def test_a_claim_repeated_with_its_request_id_gets_the_same_lease(
     clock.now += 500
     assert await coord.claim("k", 1000, request_id="r1") == first  # not extended either
     assert await coord.claim("k", 1000, request_id="r2") == NotGranted(
-        "k", "held", first.lease.lease_until_ms
+        "k", "held", first.lease.lease_until_ms, 0.0
     )
-    assert await coord.claim("k", 1000) == NotGranted("k", "held", first.lease.lease_until_ms)
+    assert await coord.claim("k", 1000) == NotGranted("k", "held", first.lease.lease_until_ms, 0.0)
     assert (await coord.inspect("k")).attempts == 1
     clock.now += 501  # the lease ran out: the id no longer names a live lease
     again = await coord.claim("k", 1000, request_id="r1")

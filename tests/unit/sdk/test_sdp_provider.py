@@ -7,7 +7,7 @@ import asyncio
 import io
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import polars as pl
 import pytest
@@ -236,14 +236,13 @@ async def test_lost_lease_abandons_the_shard_to_its_new_holder() -> None:
     assert info.state == "held" and info.token == taken.lease.token  # type: ignore[union-attr]
 
 
-def _held(coordinator: InMemoryCoordinator, key: str) -> bool:
-    state = coordinator._keys.get(key)
-    return state is not None and state.state == "held"
+async def _held(coordinator: InMemoryCoordinator, key: str) -> bool:
+    return (await coordinator.inspect(key)).state == "held"
 
 
-async def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+async def _until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 5.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while not condition():
+    while not await condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.005)
 
