@@ -296,9 +296,10 @@ class LeaseMachines(RuleBasedStateMachine):
     @rule(units=st.integers(1, 3))
     def advance(self, units: int) -> None:
         self.clock_ms += units * UNIT
-        prefix = self.sides.live.settings.key_prefix
-        hashes = [f"{prefix}lease:{self.key(i)}" for i in KEYS]
-        keys = [*hashes, f"{prefix}idx:held"]
+        space = self.sides.live.keys
+        # All keys share their node ("agree1"), so one partition and one held index.
+        hashes = [space.lease(self.key(i)) for i in KEYS]
+        keys = [*hashes, self.sides.live.held_index(self.key(0))]
         shift = self.sides.live.redis.eval(SHIFT_LEASE_ENDS, len(keys), *keys, units * UNIT)
         self.run(shift)  # type: ignore[arg-type]
         for index in KEYS:

@@ -132,12 +132,15 @@ async def test_job_completion_ratio(coord: InMemoryCoordinator) -> None:
 async def test_shard_completed_under_another_job_counts_for_the_claiming_job(
     coord: InMemoryCoordinator,
 ) -> None:
-    first = await coord.claim("shared", 1000, job_id="a", shards_total=1)
+    # One node's shards (the key's first part), as a backfill job's always are: a job's
+    # progress is kept in its keys' partition (coordinator/store.py).
+    shared, own_key = "node:60:0:60::", "node:60:60:120::"
+    first = await coord.claim(shared, 1000, job_id="a", shards_total=1)
     assert isinstance(first, Granted)
     await coord.complete(first.lease)
-    refused = await coord.claim("shared", 1000, job_id="b", shards_total=2)
-    assert refused == NotGranted("shared", "completed", completion_ratio=0.5)
-    own = await coord.claim("own", 1000, job_id="b", shards_total=2)
+    refused = await coord.claim(shared, 1000, job_id="b", shards_total=2)
+    assert refused == NotGranted(shared, "completed", completion_ratio=0.5)
+    own = await coord.claim(own_key, 1000, job_id="b", shards_total=2)
     assert isinstance(own, Granted)
     assert (await coord.complete(own.lease)).completion_ratio == 1.0
 
