@@ -1,10 +1,10 @@
 """Redis beyond one server, as local processes: a 3-primary Redis Cluster, and a primary with
-a replica watched by three Sentinels. Debian's redis-server and redis-sentinel, no
+two replicas watched by three Sentinels. Debian's redis-server and redis-sentinel, no
 persistence, loopback ports, one temporary directory each.
 
 Both are ready only when the real thing says so: the cluster when every node reports
 ``cluster_state:ok`` with all 16384 slots assigned, the Sentinel set when every sentinel
-names the primary and knows the replica, and the replica's link to the primary is up.
+names the primary and knows both replicas, and each replica's link to the primary is up.
 """
 
 from __future__ import annotations
@@ -183,8 +183,10 @@ class SentinelServer(RedisServer):
 
 
 class RedisSentinelSet(_Group):
-    """A primary, one replica, three sentinels (quorum 2). `kill_primary` crashes the
-    primary; `wait_promoted` waits until the sentinels name the replica instead."""
+    """A primary, two replicas, three sentinels (quorum 2). `kill_primary` crashes the
+    primary; `wait_promoted` waits until the sentinels name a replica instead. Two replicas,
+    so that a coordinator waiting for one replica's acknowledgement (min_replicas 1) stays
+    available once a replica has become the primary."""
 
     name = "redis-sentinel-set"
     sentinel_count = 3
@@ -195,10 +197,14 @@ class RedisSentinelSet(_Group):
         sync_now = ["--repl-diskless-sync-delay", "0"]
         self.primary = RedisNode(self._dir("primary"), sync_now)
         self.members.append(self.primary.start())
-        self.replica = RedisNode(
-            self._dir("replica"), [*sync_now, "--replicaof", LOOPBACK, str(self.primary.port)]
-        )
-        self.members.append(self.replica.start())
+        self.replicas = []
+        for i in range(2):
+            replica = RedisNode(
+                self._dir(f"replica-{i}"),
+                [*sync_now, "--replicaof", LOOPBACK, str(self.primary.port)],
+            )
+            self.members.append(replica.start())
+            self.replicas.append(replica)
         self.sentinels = []
         for i in range(self.sentinel_count):
             sentinel = SentinelServer(self._dir(f"sentinel-{i}"), self.primary.port, self.quorum)
@@ -208,14 +214,15 @@ class RedisSentinelSet(_Group):
         return self
 
     def _healthy(self) -> bool:
-        with _client(self.replica.port) as replica:
-            if replica.info("replication").get("master_link_status") != "up":
-                return False
+        for replica in self.replicas:
+            with _client(replica.port) as client:
+                if client.info("replication").get("master_link_status") != "up":
+                    return False
         for sentinel in self.sentinels:
             with _client(sentinel.port) as client:
                 replicas = client.execute_command("SENTINEL", "REPLICAS", SENTINEL_SERVICE)
                 others = client.execute_command("SENTINEL", "SENTINELS", SENTINEL_SERVICE)
-                if not replicas or len(others) < self.sentinel_count - 1:
+                if len(replicas) < len(self.replicas) or len(others) < self.sentinel_count - 1:
                     return False
         return True
 
@@ -239,12 +246,13 @@ class RedisSentinelSet(_Group):
         self.primary.kill()
 
     def wait_promoted(self, deadline_s: float) -> None:
-        """Until the sentinels name the replica as primary and it accepts writes."""
+        """Until the sentinels name a replica as primary and it says it is one."""
 
         def promoted() -> bool:
-            if self.primary_port() != self.replica.port:
+            port = self.primary_port()
+            if port not in [r.port for r in self.replicas]:
                 return False
-            with _client(self.replica.port) as client:
+            with _client(port) as client:
                 return bool(client.info("replication").get("role") == "master")
 
         _wait("the replica was not promoted", promoted, deadline_s, self.logs)
