@@ -3,6 +3,12 @@ same two Lua scripts called directly with redis-py EVALSHA, in one run, on one r
 
     .venv/bin/python benchmarks/bench_coordinator.py [--cycles 20000] [--workers 32]
         [--replicas 1] [--log-level warning]
+    .venv/bin/python benchmarks/bench_coordinator.py --matrix [--cycles 10000]
+
+`--matrix` (issue 17 item 8): one Redis and a 3-primary Redis Cluster started side by side,
+the service with 2 and 4 replicas on each, every figure as a ratio against raw EVALSHA on
+the one Redis measured in the same run. Each worker's keys name a node of their own
+(``bench-<worker>:...``), so the keys spread over the partitions, hence the cluster's slots.
 
 Each worker runs claim -> complete cycles on fresh keys, one at a time, and records the
 cycle's wall time. The HTTP side uses a minimal keep-alive HTTP/1.1 client on raw asyncio
@@ -27,13 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
-from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from seamless.coordinator import redis_dsn
 from seamless.coordinator.store import Finished, Granted, KeySpace, LeaseStore
 
 from lab.coordinator_process import CoordinatorServer
+from lab.redis_topologies import RedisClusterSet
 from lab.servers import RedisServer
 
 
@@ -76,12 +85,18 @@ async def run_workers(
     return Result(name, per_worker * workers, time.perf_counter() - started, latencies)
 
 
-async def baseline(redis_url: str, workers: int, cycles: int, run_id: str) -> Result:
-    redis = Redis.from_url(redis_url, decode_responses=True, max_connections=workers * 2)
+async def baseline(
+    redis_url: str, workers: int, cycles: int, run_id: str, name: str = "redis-py EVALSHA (direct)"
+) -> Result:
+    target = redis_dsn.parse(redis_url)
+    options = {"max_connections": workers * 2} if target.topology == "single" else {}
+    # No client-side retries, as the service has none: a retried script would run twice.
+    redis = redis_dsn.connect(target, decode_responses=True, retry=Retry(NoBackoff(), 0), **options)
     store = LeaseStore(redis, prefix=f"bench-direct-{run_id}:", max_attempts=6)
+    await store.load_scripts()
 
     async def cycle(w: int, i: int) -> None:
-        key = f"bench:60:{w}:{i}::"
+        key = f"bench-{w}:60:{i}::"
         granted = await store.claim(key, 30_000, holder=f"w{w}", client="bench")
         assert isinstance(granted, Granted), granted
         done = await store.complete(key, granted.token, client="bench", identity="bench:")
@@ -89,7 +104,7 @@ async def baseline(redis_url: str, workers: int, cycles: int, run_id: str) -> Re
 
     await run_workers("warm-up", workers, min(cycles, 2000), cycle)
     store.keys = KeySpace(f"bench-direct-{run_id}-measured:", store.keys.partitions)
-    result = await run_workers("redis-py EVALSHA (direct)", workers, cycles, cycle)
+    result = await run_workers(name, workers, cycles, cycle)
     await redis.aclose()
     return result
 
@@ -127,7 +142,7 @@ class RawHttp:
 
 
 async def through_service(
-    servers: list[CoordinatorServer], workers: int, cycles: int, run_id: str
+    servers: list[CoordinatorServer], workers: int, cycles: int, run_id: str, on: str = ""
 ) -> Result:
     connections = [
         RawHttp(servers[w % len(servers)].host, servers[w % len(servers)].port, servers[0].token)
@@ -138,7 +153,7 @@ async def through_service(
 
     async def cycle(w: int, i: int) -> None:
         conn = connections[w]
-        key = f"bench:60:{w}:{i}:{tag['value']}:"
+        key = f"bench-{w}:60:{i}:{tag['value']}:"
         status, body = await conn.post(
             "/v1/leases/claim", b'{"key":"' + key.encode() + b'","lease_ms":30000}'
         )
@@ -152,11 +167,72 @@ async def through_service(
 
     await run_workers("warm-up", workers, min(cycles, 2000), cycle)
     tag["value"] = run_id
-    label = f"HTTP service x{len(servers)} replica" + ("s" if len(servers) > 1 else "")
+    label = f"HTTP service x{len(servers)} replica" + ("s" if len(servers) > 1 else "") + on
     result = await run_workers(label, workers, cycles, cycle)
     for c in connections:
         c.close()
     return result
+
+
+def _service(
+    redis_url: str, run_id: str, replicas: int, log_level: str, tokens: dict[str, str]
+) -> list[CoordinatorServer]:
+    return [
+        CoordinatorServer(
+            redis_url, key_prefix=f"bench-http-{run_id}:", log_level=log_level, tokens=tokens
+        )
+        for _ in range(replicas)
+    ]
+
+
+def matrix(args: argparse.Namespace) -> None:
+    """One Redis vs the 3-primary cluster, 2 and 4 service replicas, ratios against raw."""
+    run_id = secrets.token_hex(3)
+    tokens = {"bench": secrets.token_urlsafe(24)}
+    rows: list[Result] = []
+    with RedisServer() as single, RedisClusterSet() as cluster:
+        raw = uvloop.run(
+            baseline(single.url, args.workers, args.cycles, run_id, "raw EVALSHA, one Redis")
+        )
+        rows.append(raw)
+        rows.append(
+            uvloop.run(
+                baseline(
+                    cluster.url, args.workers, args.cycles, run_id + "c", "raw EVALSHA, cluster"
+                )
+            )
+        )
+        for name, url in (("one Redis", single.url), ("cluster", cluster.url)):
+            for replicas in (2, 4):
+                servers = _service(
+                    url, f"{run_id}{name[0]}{replicas}", replicas, args.log_level, tokens
+                )
+                try:
+                    for server in servers:
+                        server.start()
+                    rows.append(
+                        uvloop.run(
+                            through_service(
+                                servers,
+                                args.workers,
+                                args.cycles,
+                                f"{run_id}{name[0]}{replicas}",
+                                f", {name}",
+                            )
+                        )
+                    )
+                finally:
+                    for server in servers:
+                        server.cleanup()
+    print(f"coordinator matrix: {args.cycles} claim+complete cycles per row, {args.workers} "
+          f"workers, {os.cpu_count()} cores shared by client, services and Redis")  # fmt: skip
+    print(f"{'':<40} {'cycles/s':>9} {'x raw':>6} {'p50 ms':>7} {'x raw':>6} {'p99 ms':>7}")
+    for row in rows:
+        print(
+            f"{row.name:<40} {row.rate:>9.0f} {row.rate / raw.rate:>6.2f} "
+            f"{row.pct(0.5):>7.2f} {row.pct(0.5) / raw.pct(0.5):>6.2f} {row.pct(0.99):>7.2f}"
+        )
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 def main() -> None:
@@ -165,20 +241,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--replicas", type=int, default=1)
     parser.add_argument("--log-level", default="warning")
+    parser.add_argument(
+        "--matrix", action="store_true", help="one Redis vs cluster, 2 and 4 replicas"
+    )
     args = parser.parse_args()
+    if args.matrix:
+        matrix(args)
+        return
     run_id = secrets.token_hex(3)
 
     tokens = {"bench": secrets.token_urlsafe(24)}
     with RedisServer() as redis_server:
-        servers = [
-            CoordinatorServer(
-                redis_server.url,
-                key_prefix=f"bench-http-{run_id}:",
-                log_level=args.log_level,
-                tokens=tokens,
-            )
-            for _ in range(args.replicas)
-        ]
+        servers = _service(redis_server.url, run_id, args.replicas, args.log_level, tokens)
         try:
             for server in servers:
                 server.start()

@@ -33,10 +33,10 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from pydantic import BaseModel
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
-from redis.retry import Retry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -242,6 +242,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         svc.open(redis)
+        try:
+            # Ahead of the first request: a cluster client answering many concurrent
+            # NOSCRIPT fallbacks at once broke connections (redis-py 8.1).
+            await svc.store.load_scripts()
+        except (RedisError, OSError) as exc:
+            # Redis may come later; the first call of each script then loads it.
+            svc.log.warning("scripts.not_loaded", error=type(exc).__name__)
         metrics_server = None
         if settings.prometheus_port:
             metrics_server, _thread = start_http_server(

@@ -34,6 +34,9 @@ class LeaseScripts:
     sweep: AsyncScript
     ratelimit: AsyncScript
 
+    def all(self) -> list[AsyncScript]:
+        return [getattr(self, name) for name in SCRIPT_NAMES]
+
     @classmethod
     def register(cls, redis: Redis | RedisCluster) -> LeaseScripts:
         return cls(**{name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES})

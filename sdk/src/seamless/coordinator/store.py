@@ -300,6 +300,13 @@ class LeaseStore:
         self.replica_timeout_ms = replica_timeout_ms
         self.scripts = LeaseScripts.register(redis)
 
+    async def load_scripts(self) -> None:
+        """Load every script into Redis (into every primary of a cluster) ahead of the first
+        request, so requests go out as EVALSHA from the start; a Redis that lost its script
+        cache later gets the script again from the first call that finds it missing."""
+        for script in self.scripts.all():
+            script.sha = await self.redis.script_load(script.script)
+
     def _lease_keys(self, key: str) -> list[str]:
         """KEYS of a lease script: the lease hash and its partition's three indexes."""
         return [self.keys.lease(key), *self.keys.indexes(self.keys.partition(key))]
