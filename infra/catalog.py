@@ -547,6 +547,9 @@ def build_catalog(config: StackConfig) -> Catalog:
     section = dict(config.seamless)
     section.setdefault("artifact_endpoint", ep.artifact_endpoint)
     section.setdefault("artifact_bucket", ep.bucket)
+    # Schema governance (docs/schema-governance.md): canary until a subject is promoted;
+    # `schema_registry_url` is passed on when the stack names a registry.
+    section.setdefault("validation_mode", "canary")
     if COORDINATOR in names:
         section.setdefault("coordinator_url", f"http://{COORDINATOR}:{COORDINATOR_HTTP}")
     catalog = Catalog(

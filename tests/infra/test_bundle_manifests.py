@@ -191,6 +191,7 @@ def test_alert_rules_reference_only_emitted_metrics() -> None:
         "SeamlessSlaP99Degraded",
         "SeamlessBackfillStuckLease",
         "SeamlessConformanceFlagSpike",
+        "SeamlessSchemaValidationFailures",
     } <= alerts
     emitted = emitted_metric_names()
     for expr in exprs_of_rules(rules):
