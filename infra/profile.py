@@ -4,10 +4,13 @@ stack's `seamless` section, so `pulumi preview` fails with the same message as
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
+from seamless.service_validation import SERVICE_TARGETS, validate_service
 from seamless.validation import CheckResult, first_error_message, validate_seamless
 
+from infra.catalog import Catalog, qmtl_config_document
 from infra.stack_config import PROJECT, StackConfig
 
 
@@ -35,3 +38,27 @@ def check_profile(config: StackConfig) -> ProfileReport:
     # Connectivity checks are skipped offline; that is expected, not worth a warning.
     kept = tuple(r for r in results if "not contacted (offline)" not in r.hint)
     return ProfileReport(results=kept)
+
+
+def check_service_configs(catalog: Catalog) -> None:
+    """`seamless config validate --target gateway|dagmanager|worldservice --offline` on the
+    config.yml the bundle renders for each QMTL service it runs, so a malformed broker list
+    or topic prefix fails the preview instead of the service's start.
+
+    Credentials are not known at preview (they are generated); a placeholder stands in for
+    each, which is enough for the offline checks (forms of DSNs, brokers, topics, ports).
+    """
+    placeholders: defaultdict[str, str] = defaultdict(lambda: "preview-placeholder")
+    in_memory = catalog.config.profile != "prod"
+    for target in SERVICE_TARGETS:
+        if target not in catalog:
+            continue
+        document = qmtl_config_document(
+            catalog.config, catalog.endpoints, target, placeholders, in_memory=in_memory
+        )
+        results = validate_service(
+            target, document, offline=True, source=f"the {target} config.yml this stack renders"
+        )
+        errors = [r.hint for r in results if r.severity == "ERROR"]
+        if errors:
+            raise ProfileError(errors[0])  # the hint names the key, its source and the form

@@ -23,7 +23,7 @@ from infra.catalog import (
 from infra.components.identity import Credentials, ObjectStoreIdentities
 from infra.observability import build_assets
 from infra.platforms import Platform, platform_factory
-from infra.profile import ProfileError
+from infra.profile import ProfileError, check_service_configs
 from infra.stack_config import StackConfig
 
 
@@ -141,6 +141,7 @@ class SeamlessBundle(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.catalog = build_catalog(config)
         check_wiring(self.catalog)
+        check_service_configs(self.catalog)
         assets = build_assets(self.catalog)
         self.credentials = Credentials(f"{name}-credentials", self.catalog, opts=child)
         self.platform = platform_factory(config.platform)(

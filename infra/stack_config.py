@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from seamless.service_validation import is_broker_address
+
 PROJECT = "seamless-stack"
 
 Platform = Literal["docker", "kubernetes"]
@@ -193,12 +195,18 @@ def parse_stack_config(
     kafka: ExternalKafka | None = None
     if controlbus.get("external"):
         brokers = controlbus.get("brokers") or []
-        if not brokers:
+        if not isinstance(brokers, list) or not brokers:
             raise StackConfigError(
                 f"{PROJECT}:controlbus.brokers is required when controlbus.external is true; "
                 "expected a list of host:port"
             )
-        kafka = ExternalKafka(brokers=tuple(str(b) for b in brokers))
+        bad = [b for b in brokers if not is_broker_address(b)]
+        if bad:
+            raise StackConfigError(
+                f"{PROJECT}:controlbus.brokers has {str(bad[0])[:80]!r}; expected a list of "
+                "host:port, e.g. [kafka-1.example.com:9092]"
+            )
+        kafka = ExternalKafka(brokers=tuple(str(b).strip() for b in brokers))
 
     store = _mapping(raw, "objectStore")
     provisioner = _choice(

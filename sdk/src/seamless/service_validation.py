@@ -29,6 +29,11 @@ _BOLT_VERSIONS = bytes.fromhex("00000005 00000404 00000403 00000003")
 Probe = Callable[[str, float], str]
 
 
+def is_broker_address(value: object) -> bool:
+    """A Kafka bootstrap address as QMTL's services take it: `host:port`."""
+    return isinstance(value, str) and _BROKER_RE.match(value.strip()) is not None
+
+
 class _Checks:
     def __init__(self, target: str, source: str, offline: bool, timeout: float) -> None:
         self.target = target
@@ -94,7 +99,7 @@ class _Checks:
         if not isinstance(items, list) or not items:
             self.error(key, "missing or empty", expected)
             return
-        bad = [b for b in items if not isinstance(b, str) or not _BROKER_RE.match(b.strip())]
+        bad = [b for b in items if not is_broker_address(b)]
         if bad:
             self.error(key, f"not host:port: {_shown(bad[0])}", expected)
             return
