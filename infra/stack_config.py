@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from infra import catalog
+
 PROJECT = "seamless-stack"
 
 Platform = Literal["docker", "kubernetes"]
@@ -27,23 +29,10 @@ Provisioner = Literal["job", "provider"]
 # secret (written once by `python -m infra.credentials --stack NAME`).
 CredentialSource = Literal["random", "stack"]
 
-# Images pinned by tag; prod refuses `latest` (see `_check_images`).
-DEFAULT_IMAGES: dict[str, str] = {
-    "gateway": "ghcr.io/qmtl/gateway:0.1.0",
-    "dagmanager": "ghcr.io/qmtl/dagmanager:0.1.0",
-    "worldservice": "ghcr.io/qmtl/worldservice:0.1.0",
-    "controlbus": "docker.redpanda.com/redpandadata/redpanda:v24.2.7",
-    "redis": "redis:7.4.1-alpine",
-    "postgres": "postgres:16.4-alpine",
-    "neo4j": "neo4j:5.24.1-community",
-    "questdb": "questdb/questdb:8.1.4",
-    "minio": "minio/minio:RELEASE.2024-10-13T13-34-11Z",
-    "minio-client": "minio/mc:RELEASE.2024-10-08T09-37-26Z",  # the in-cluster bootstrap Job
-    "prometheus": "prom/prometheus:v3.1.0",
-}
+# Images pinned by tag; prod refuses `latest` (see `_check_images`). Each service's default
+# is declared with it (infra/catalog/<service>.py); Prometheus is the platforms' own.
+DEFAULT_IMAGES: dict[str, str] = {**catalog.DEFAULT_IMAGES, "prometheus": "prom/prometheus:v3.1.0"}
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-# QMTL's own images cannot be built here; `qmtl: false` leaves these out of a stack.
-QMTL_SERVICES = ("gateway", "dagmanager", "worldservice")
 
 
 class StackConfigError(ValueError):
@@ -253,7 +242,7 @@ def parse_stack_config(
     if not qmtl and profile == "prod":
         raise StackConfigError(
             f"{PROJECT}:qmtl is false, refused in prod: the prod bundle runs "
-            f"{', '.join(QMTL_SERVICES)}; point images.<service> at your own images instead"
+            f"{', '.join(catalog.QMTL_SERVICES)}; point images.<service> at your own images instead"
         )
     credential_source = _choice(
         raw.get("credentialSource", "random"), "credentialSource", ("random", "stack")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from seamless_policies import StackResource, check_all
 
-from infra import isolation
+from infra import catalog, isolation
 from infra.observability import (
     exprs_of_dashboards,
     exprs_of_rules,
@@ -115,7 +115,7 @@ def test_prod_manifests_checkov_failures_are_all_documented(tmp_path: Path) -> p
 
 
 def test_iam_policies_pass_parliament() -> None:
-    for grant in isolation.OBJECT_STORE_GRANTS:
+    for grant in catalog.OBJECT_STORE_GRANTS:
         doc = isolation.object_store_policy_json("qmtl-seamless", grant)
         findings = parliament.analyze_policy_string(doc).findings
         assert findings == [], (grant.identity, [str(f) for f in findings])

@@ -15,7 +15,6 @@ import yaml
 from seamless.coordinator.settings import load_settings
 
 from infra import catalog as cat
-from infra import isolation
 from infra.profile import check_profile
 from infra.stack_config import parse_stack_config
 from tests.infra.harness import (
@@ -428,10 +427,10 @@ def test_prod_isolation_grants_per_service() -> pulumi.Output[Any]:
         configmaps = _by_name(run, "kubernetes:core/v1:ConfigMap")
         bootstrap = configmaps["minio-bootstrap-config"].inputs["data"]
         policies = {k.removesuffix(".json"): v for k, v in bootstrap.items() if k.endswith(".json")}
-        assert set(policies) == {g.identity for g in isolation.OBJECT_STORE_GRANTS}
+        assert set(policies) == {g.identity for g in cat.OBJECT_STORE_GRANTS}
         assert "qmtl-seamless/artifacts/*" in policies["seamless-coordinator"]
         assert "artifacts/" not in policies["gateway"]
-        for g in isolation.OBJECT_STORE_GRANTS:
+        for g in cat.OBJECT_STORE_GRANTS:
             assert (
                 f"policy attach bundle {g.identity}-own-prefix --user {g.identity}"
                 in (bootstrap["bootstrap.sh"])
@@ -542,7 +541,7 @@ def test_prod_managed_overrides_strip_questdb_and_minio() -> pulumi.Output[Any]:
         )
         # one IAM identity per service, each policy scoped to its own prefix
         users = {r.inputs["name"] for r in run.mocks.of_type("aws:iam/user:User")}
-        assert users == {f"prod-{g.identity}" for g in isolation.OBJECT_STORE_GRANTS}
+        assert users == {f"prod-{g.identity}" for g in cat.OBJECT_STORE_GRANTS}
         assert len(run.mocks.of_type("aws:iam/accessKey:AccessKey")) == len(users)
         policies = [r.inputs["policy"] for r in run.mocks.of_type("aws:iam/userPolicy:UserPolicy")]
         assert sorted(p.count("/artifacts/*") for p in policies) == [0, 0, 1, 1]
