@@ -1,5 +1,6 @@
 """The bundle's isolation config proven on real servers: the generated Redis ACL file loaded
-by a real redis-server, and the MinIO users and policies applied to a real MinIO."""
+by a real redis-server, the MinIO users and policies applied to a real MinIO, and the
+IAM policy documents linted by parliament."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import parliament
 import pytest
 import redis
 from botocore.client import Config
@@ -145,3 +147,10 @@ def test_minio_identity_writes_only_its_own_prefix(
 def test_policy_documents_are_the_ones_the_bundle_declares() -> None:
     doc = json.loads(isolation.object_store_policy_json(BUCKET, catalog.OBJECT_STORE_GRANTS[0]))
     assert doc["Statement"][1]["Resource"] == [f"arn:aws:s3:::{BUCKET}/artifacts/*"]
+
+
+def test_iam_policies_pass_parliament() -> None:
+    for grant in catalog.OBJECT_STORE_GRANTS:
+        doc = isolation.object_store_policy_json("qmtl-seamless", grant)
+        findings = parliament.analyze_policy_string(doc).findings
+        assert findings == [], (grant.identity, [str(f) for f in findings])
