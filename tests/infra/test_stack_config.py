@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from infra.catalog import build_catalog
 from infra.stack_config import StackConfigError, parse_stack_config
 from tests.infra.harness import generated_credentials, stack_file_config
 
@@ -69,17 +68,3 @@ def test_stack_credentials_must_be_generated_first() -> None:
 def test_stack_credentials_must_be_an_object_of_strings(text: str) -> None:
     with pytest.raises(StackConfigError, match="credentials must be a JSON object"):
         parse_stack_config(_prod(), stack="prod", secrets={"credentials": text})
-
-
-def test_the_sdk_section_carries_the_schema_registry_and_its_mode() -> None:
-    shipped = _prod()
-    parsed = parse_stack_config(shipped, stack="prod", secrets=_secrets(shipped))
-    section = build_catalog(parsed).sdk_section
-    assert section["validation_mode"] == "canary" and "schema_registry_url" not in section
-
-    url = "http://registry.internal:8080/apis/ccompat/v6"
-    config = _prod(seamless={**shipped["seamless"], "schema_registry_url": url,
-                             "validation_mode": "strict"})  # fmt: skip
-    parsed = parse_stack_config(config, stack="prod", secrets=_secrets(config))
-    section = build_catalog(parsed).sdk_section
-    assert section["schema_registry_url"] == url and section["validation_mode"] == "strict"
