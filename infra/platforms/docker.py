@@ -250,7 +250,7 @@ class DockerPlatform(pulumi.ComponentResource):
                 images[svc.name] = self.coordinator_image.image_name
         self.services = {}
         # Create services after the ones they dial, so `depends_on` follows the real edges.
-        for svc in _dependency_order(catalog):
+        for svc in dependency_order(catalog):
             deps = [c for dep in svc.connects_to for c in self.services[dep].containers]
             self.services[svc.name] = DockerService(
                 f"{name}-{svc.name}",
@@ -305,7 +305,7 @@ class DockerPlatform(pulumi.ComponentResource):
         return list(self.services[service].containers)
 
 
-def _dependency_order(catalog: Catalog) -> list[ServiceSpec]:
+def dependency_order(catalog: Catalog) -> list[ServiceSpec]:
     done: dict[str, ServiceSpec] = {}
     pending = list(catalog)
     while pending:

@@ -1,6 +1,7 @@
-"""What the Kubernetes platform renders for the prod stack, under Pulumi's mock engine:
-every object validated against the official schemas and scanned by checkov (failures only
-where docs/checkov.md explains them)."""
+"""infra/platforms/kubernetes.py: the pure manifest builders on catalog entries, and what the
+platform renders for the prod stack under Pulumi's mock engine (every object validated
+against the official schemas and scanned by checkov, failures only where docs/checkov.md
+explains them)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,113 @@ import pulumi
 import pytest
 import yaml
 
-from tests.infra.harness import ROOT, ProgramRun, run_program, stack_file_config
+from infra.platforms.kubernetes import (
+    container_manifest,
+    job_container,
+    network_policy_spec,
+    pod_spec,
+    probe_manifest,
+    volume_claims,
+)
+from tests.infra.harness import ROOT, ProgramRun, run_program, stack_catalog, stack_file_config
 
 pytestmark = pytest.mark.infra
 
 K8S_VERSION = "1.37.0"
+
+# --- the manifest builders -----------------------------------------------------------------
+
+
+def test_probes_are_http_on_a_route_or_tcp() -> None:
+    cat = stack_catalog("prod")
+    gateway = probe_manifest(cat.get("gateway"), liveness=True)
+    assert gateway["http_get"] == {"path": "/status", "port": 8080}
+    assert gateway["initial_delay_seconds"] == 20 and "tcp_socket" not in gateway
+    redis = probe_manifest(cat.get("redis"), liveness=False)
+    assert redis["tcp_socket"] == {"port": 6379} and "http_get" not in redis
+
+
+def test_containers_get_secrets_as_read_only_files_and_run_restricted() -> None:
+    svc = stack_catalog("prod").get("seamless-coordinator")
+    container = container_manifest(svc, "img@sha256:" + "0" * 64, "seamless-coordinator-secrets")
+    mounts = {m["mount_path"]: m for m in container["volume_mounts"]}
+    tokens = mounts["/run/secrets/seamless/tokens.yml"]
+    assert tokens == {
+        "name": "secrets",
+        "mount_path": "/run/secrets/seamless/tokens.yml",
+        "sub_path": "tokens.yml",
+        "read_only": True,
+    }
+    env = {e["name"]: e for e in container["env"]}
+    assert all("value_from" not in e for e in env.values())  # no secret as an env var
+    security = container["security_context"]
+    assert security["run_as_non_root"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_a_cluster_node_learns_its_own_pod_name() -> None:
+    svc = stack_catalog("prod").get("controlbus")
+    pod = pod_spec(svc, "redpanda", "controlbus-secrets", "controlbus-config")
+    (container,) = pod["containers"]
+    pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
+    assert pod_name["value_from"] == {"field_ref": {"field_path": "metadata.name"}}
+    volumes = {v["name"] for v in pod["volumes"]}
+    assert {"secrets", "config", "scratch-0", "scratch-1"} == volumes
+    assert pod["automount_service_account_token"] is False
+
+
+def test_network_policy_admits_clients_jobs_peers_and_prometheus() -> None:
+    cat = stack_catalog("prod")
+    spec = network_policy_spec(cat.get("controlbus"), cat)
+    sources = [
+        peer.get("pod_selector", {}).get("match_labels", {}).get("app.kubernetes.io/name")
+        for rule in spec["ingress"]
+        for peer in rule["from_"]
+    ]
+    assert sources == [
+        "gateway",
+        "dagmanager",
+        "worldservice",
+        "controlbus",  # its peers (a 3-node cluster)
+        "controlbus-acl-bootstrap",
+        None,  # Prometheus, by namespace
+    ]
+    egress = spec["egress"]
+    assert egress[0]["ports"] == [
+        {"port": 53, "protocol": "UDP"},
+        {"port": 53, "protocol": "TCP"},
+    ]
+
+
+def test_network_policy_opens_egress_to_managed_dependencies() -> None:
+    cat = stack_catalog(
+        "prod", {"controlbus": {"external": True, "brokers": ["kafka-1.example:9093"]}}
+    )
+    spec = network_policy_spec(cat.get("gateway"), cat)
+    external = [r for r in spec["egress"] if "ip_block" in r["to"][0]]
+    assert external == [
+        {"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 9093, "protocol": "TCP"}]}
+    ]
+
+
+def test_volume_claims_name_a_storage_class_only_when_the_stack_does() -> None:
+    svc = stack_catalog("prod").get("neo4j")
+    claims = volume_claims(svc, None)
+    assert [c["metadata"]["name"] for c in claims] == ["data", "logs"]
+    assert "storage_class_name" not in claims[0]["spec"]
+    assert volume_claims(svc, "fast")[0]["spec"]["storage_class_name"] == "fast"
+
+
+def test_job_containers_read_their_files_and_run_restricted() -> None:
+    (job,) = stack_catalog("prod").get("minio").jobs
+    container = job_container(job, "minio-bootstrap-secrets")
+    paths = [m["mount_path"] for m in container["volume_mounts"]]
+    assert paths[0] == "/opt/seamless/bootstrap.sh" and paths[-1] == "/tmp"
+    assert container["security_context"]["read_only_root_filesystem"] is True
+    assert container["resources"]["limits"] == {"cpu": "200m", "memory": "128Mi"}
+
+
+# --- the rendered prod stack ---------------------------------------------------------------
 
 
 def _ints(value: Any) -> Any:
