@@ -11,7 +11,6 @@ from infra.catalog.model import (
     Catalog,
     CatalogError,
     ConfigFile,
-    Credentials,
     Endpoints,
     Entry,
     Grants,
@@ -34,7 +33,6 @@ from infra.catalog.registry import (
     REDIS_GRANTS,
     SDK_CREDENTIALS,
     build_catalog,
-    endpoints,
     qmtl_config_document,
 )
 
@@ -52,7 +50,6 @@ __all__ = [
     "Catalog",
     "CatalogError",
     "ConfigFile",
-    "Credentials",
     "Endpoints",
     "Entry",
     "Grants",
@@ -64,6 +61,5 @@ __all__ = [
     "ServiceSpec",
     "Volume",
     "build_catalog",
-    "endpoints",
     "qmtl_config_document",
 ]

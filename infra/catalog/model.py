@@ -200,10 +200,10 @@ class BuildContext:
     config: StackConfig
     endpoints: Endpoints
     in_memory: bool  # dev: QMTL's services run their in-memory backends
-    redis_grants: tuple[RedisGrant, ...] = ()
-    object_store_grants: tuple[ObjectStoreGrant, ...] = ()
-    kafka_users: tuple[str, ...] = ()
-    postgres_databases: tuple[str, ...] = ()
+    redis_grants: tuple[RedisGrant, ...]
+    object_store_grants: tuple[ObjectStoreGrant, ...]
+    kafka_users: tuple[str, ...]
+    postgres_databases: tuple[str, ...]
 
     @property
     def prod(self) -> bool:
