@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra import isolation
-from infra.catalog import controlbus, neo4j, qmtl, redis
+from infra.catalog import neo4j, qmtl
 from infra.catalog.model import (
     BuildContext,
     Credentials,
@@ -14,7 +14,6 @@ from infra.catalog.model import (
     QmtlSection,
     ServiceSpec,
     http_check_python,
-    resources,
 )
 from infra.isolation import ObjectStoreGrant, RedisGrant
 
@@ -42,7 +41,7 @@ def qmtl_section(ctx: BuildContext) -> QmtlSection:
             "controlbus_queue_topic": f"{prefix}queue",
         }
 
-    needs = (f"redis.{NAME}",) + (() if in_memory else (neo4j.CREDENTIAL,))
+    needs = () if in_memory else (neo4j.CREDENTIAL,)
     return QmtlSection(needs=needs, render=render)
 
 
@@ -57,14 +56,13 @@ def build(ctx: BuildContext) -> ServiceSpec | None:
             Port("http", HTTP, ctx.host_port(HTTP)),
             Port("grpc", GRPC, ctx.host_port(GRPC)),
         ),
-        resources=resources("250m", "1", 256, 1024),
+        resources=qmtl.RESOURCES,
         readiness=Probe(HTTP, STATUS),
         liveness=Probe(HTTP, STATUS, initial_delay_s=20),
         docker_health=http_check_python(HTTP, STATUS),
         secrets=(qmtl.config_item(ctx, NAME, qmtl_section(ctx)),),
         connects_to=(
-            *redis.edges(config),
-            *controlbus.edges(config),
+            *qmtl.edges(config),
             *(() if ctx.in_memory else (neo4j.NAME,)),
         ),
         grants=Grants(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra import isolation
-from infra.catalog import controlbus, dagmanager, postgres, qmtl, redis, worldservice
+from infra.catalog import dagmanager, postgres, qmtl, worldservice
 from infra.catalog.model import (
     BuildContext,
     Credentials,
@@ -14,7 +14,6 @@ from infra.catalog.model import (
     QmtlSection,
     ServiceSpec,
     http_check_python,
-    resources,
 )
 from infra.isolation import ObjectStoreGrant, RedisGrant
 
@@ -45,7 +44,7 @@ def qmtl_section(ctx: BuildContext) -> QmtlSection:
             "worldservice_url": f"http://{worldservice.NAME}:{worldservice.PORT}",
         }
 
-    needs = (f"redis.{NAME}",) + (() if in_memory else (f"postgres.{DATABASE}",))
+    needs = () if in_memory else (f"postgres.{DATABASE}",)
     return QmtlSection(needs=needs, render=render)
 
 
@@ -57,14 +56,13 @@ def build(ctx: BuildContext) -> ServiceSpec | None:
         name=NAME,
         image=config.images[NAME],
         ports=(Port("http", PORT, ctx.host_port(PORT)),),
-        resources=resources("250m", "1", 256, 1024),
+        resources=qmtl.RESOURCES,
         readiness=Probe(PORT, STATUS),
         liveness=Probe(PORT, STATUS, initial_delay_s=20),
         docker_health=http_check_python(PORT, STATUS),
         secrets=(qmtl.config_item(ctx, NAME, qmtl_section(ctx)),),
         connects_to=(
-            *redis.edges(config),
-            *controlbus.edges(config),
+            *qmtl.edges(config),
             worldservice.NAME,
             dagmanager.NAME,
             *(() if ctx.in_memory else (postgres.NAME,)),

@@ -216,7 +216,8 @@ class BuildContext:
 
 @dataclass(frozen=True)
 class QmtlSection:
-    """A QMTL service's own section of its `config.yml` and the credentials it reads.
+    """A QMTL service's own section of its `config.yml` and the credentials it reads beyond
+    its Redis and ControlBus users' (which every QMTL service has).
 
     `render` gets the document's broker list too: one list object, so YAML writes it once.
     """

@@ -7,12 +7,30 @@ prod wires Postgres and Neo4j too. Each service module renders its own section.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import yaml
 
-from infra.catalog.model import BuildContext, Credentials, QmtlSection, SecretItem
+from infra.catalog import controlbus, redis
+from infra.catalog.model import (
+    BuildContext,
+    Credentials,
+    QmtlSection,
+    SecretItem,
+    resources,
+)
+
+if TYPE_CHECKING:
+    from infra.stack_config import StackConfig
 
 CONFIG_PATH = "/etc/qmtl/config.yml"
 ENV = {"QMTL_CONFIG": CONFIG_PATH}
+RESOURCES = resources("250m", "1", 256, 1024)
+
+
+def edges(config: StackConfig) -> tuple[str, ...]:
+    """The Redis and the ControlBus every QMTL service dials (none when they are managed)."""
+    return (*redis.edges(config), *controlbus.edges(config))
 
 
 def document(
@@ -41,5 +59,5 @@ def config_item(ctx: BuildContext, service: str, section: QmtlSection) -> Secret
     def render(c: Credentials) -> str:
         return yaml.safe_dump(document(ctx, service, section, c), sort_keys=False)
 
-    needs = (*section.needs, f"controlbus.{service}")
+    needs = (f"redis.{service}", *section.needs, f"controlbus.{service}")
     return SecretItem(key="config.yml", render=render, needs=needs, file=CONFIG_PATH)

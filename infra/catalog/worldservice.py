@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra import isolation
-from infra.catalog import controlbus, postgres, qmtl, redis
+from infra.catalog import postgres, qmtl
 from infra.catalog.model import (
     BuildContext,
     Credentials,
@@ -13,7 +13,6 @@ from infra.catalog.model import (
     Probe,
     QmtlSection,
     ServiceSpec,
-    resources,
 )
 from infra.isolation import RedisGrant
 
@@ -37,7 +36,7 @@ def qmtl_section(ctx: BuildContext) -> QmtlSection:
             "bind": {"host": "0.0.0.0", "port": PORT},
         }
 
-    needs = (f"redis.{NAME}",) + (() if in_memory else (f"postgres.{DATABASE}",))
+    needs = () if in_memory else (f"postgres.{DATABASE}",)
     return QmtlSection(needs=needs, render=render)
 
 
@@ -49,7 +48,7 @@ def build(ctx: BuildContext) -> ServiceSpec | None:
         name=NAME,
         image=config.images[NAME],
         ports=(Port("http", PORT, ctx.host_port(PORT)),),
-        resources=resources("250m", "1", 256, 1024),
+        resources=qmtl.RESOURCES,
         # WorldService documents no health route; a TCP probe cannot hit a missing one.
         readiness=Probe(PORT),
         liveness=Probe(PORT, initial_delay_s=20),
@@ -61,8 +60,7 @@ def build(ctx: BuildContext) -> ServiceSpec | None:
         ),
         secrets=(qmtl.config_item(ctx, NAME, qmtl_section(ctx)),),
         connects_to=(
-            *redis.edges(config),
-            *controlbus.edges(config),
+            *qmtl.edges(config),
             *(() if ctx.in_memory else (postgres.NAME,)),
         ),
         grants=Grants(

@@ -179,29 +179,16 @@ def test_a_never_started_docker_container_needs_no_health_check() -> None:
     ]
 
 
+@pytest.mark.parametrize("stack", ["prod", "dev"])
 @pulumi.runtime.test
-def test_policy_pack_passes_the_real_prod_and_dev_stacks() -> pulumi.Output[Any]:
-    prod = run_program("prod", stack_file_config("prod"))
+def test_policy_pack_passes_the_real_stack(stack: str) -> pulumi.Output[Any]:
+    run = run_program(stack, stack_file_config(stack))
 
     def check(_: Any) -> None:
-        urn = "urn:pulumi:prod::seamless-stack::{}::{}"
+        urn = f"urn:pulumi:{stack}::seamless-stack::{{}}::{{}}"
         resources = [
-            StackResource(r.typ, r.inputs, urn.format(r.typ, r.name)) for r in prod.mocks.resources
+            StackResource(r.typ, r.inputs, urn.format(r.typ, r.name)) for r in run.mocks.resources
         ]
         assert check_all(resources) == {}
 
-    return prod.bundle.settled().apply(check)
-
-
-@pulumi.runtime.test
-def test_policy_pack_passes_the_real_dev_stack() -> pulumi.Output[Any]:
-    dev = run_program("dev", stack_file_config("dev"))
-
-    def check(_: Any) -> None:
-        urn = "urn:pulumi:dev::seamless-stack::{}::{}"
-        resources = [
-            StackResource(r.typ, r.inputs, urn.format(r.typ, r.name)) for r in dev.mocks.resources
-        ]
-        assert check_all(resources) == {}
-
-    return dev.bundle.settled().apply(check)
+    return run.bundle.settled().apply(check)

@@ -120,6 +120,14 @@ def _by_name(run: ProgramRun, typ: str) -> dict[str, Recorded]:
     return out
 
 
+def _external_egress(run: ProgramRun, service: str) -> set[int]:
+    """The ports `service`'s NetworkPolicy opens beyond the cluster (managed dependencies)."""
+    netpol = _by_name(run, NETPOL)[f"{service}-allow"].inputs["spec"]
+    return {
+        p["port"] for rule in netpol["egress"] if "ipBlock" in rule["to"][0] for p in rule["ports"]
+    }
+
+
 def _host(dsn: str) -> str:
     return urlsplit(dsn).hostname or dsn.split(":")[0]
 
@@ -546,14 +554,7 @@ def test_prod_managed_overrides_strip_questdb_and_minio() -> pulumi.Output[Any]:
         policies = [r.inputs["policy"] for r in run.mocks.of_type("aws:iam/userPolicy:UserPolicy")]
         assert sorted(p.count("/artifacts/*") for p in policies) == [0, 0, 1, 1]
         # egress to the managed endpoints is opened for the coordinator only
-        netpol = _by_name(run, NETPOL)["seamless-coordinator-allow"].inputs["spec"]
-        external = {
-            p["port"]
-            for rule in netpol["egress"]
-            if "ipBlock" in rule["to"][0]
-            for p in rule["ports"]
-        }
-        assert external == {443, 8812}
+        assert _external_egress(run, "seamless-coordinator") == {443, 8812}
 
     return _checked(run, check)
 
@@ -583,13 +584,6 @@ def test_prod_external_kafka_and_redis_drop_their_services() -> pulumi.Output[An
         )
         assert doc["gateway"]["controlbus_brokers"] == ["kafka-1.example:9093"]
         assert _host(doc["gateway"]["redis_dsn"]) == "redis.managed.example"
-        netpol = _by_name(run, NETPOL)["gateway-allow"].inputs["spec"]
-        external = {
-            p["port"]
-            for rule in netpol["egress"]
-            if "ipBlock" in rule["to"][0]
-            for p in rule["ports"]
-        }
-        assert external == {6380, 9093}
+        assert _external_egress(run, "gateway") == {6380, 9093}
 
     return _checked(run, check)
