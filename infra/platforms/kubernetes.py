@@ -372,7 +372,7 @@ class KubernetesPlatform(pulumi.ComponentResource):
 
     namespace: k8s.core.v1.Namespace
     default_deny: k8s.networking.v1.NetworkPolicy
-    coordinator_image: docker.Image | None
+    built_images: dict[str, docker.Image]  # by service: those built from a Dockerfile
     services: dict[str, ServiceDeployment]
     jobs: dict[str, ServiceJob]
     observability: dict[str, k8s.core.v1.ConfigMap]
@@ -416,11 +416,11 @@ class KubernetesPlatform(pulumi.ComponentResource):
             spec=deny_all,
             opts=in_ns,
         )
-        self.coordinator_image = None
+        self.built_images = {}
         images: dict[str, pulumi.Input[str]] = {svc.name: svc.image for svc in catalog}
         for svc in catalog:
             if svc.build_context is not None:
-                self.coordinator_image = docker.Image(
+                built = docker.Image(
                     f"{name}-{svc.name}-image",
                     image_name=svc.image,
                     build={
@@ -431,9 +431,8 @@ class KubernetesPlatform(pulumi.ComponentResource):
                     skip_push=not config.push_coordinator_image,
                     opts=child,
                 )
-                images[svc.name] = self.coordinator_image.repo_digest.apply(
-                    lambda d, ref=svc.image: d or ref
-                )
+                self.built_images[svc.name] = built
+                images[svc.name] = built.repo_digest.apply(lambda d, ref=svc.image: d or ref)
         self.services = {
             svc.name: ServiceDeployment(
                 f"{name}-{svc.name}",
