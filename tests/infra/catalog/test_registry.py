@@ -111,7 +111,7 @@ def test_qmtl_config_document_is_what_the_service_is_handed(stack: str, service:
     in_memory = stack == "dev"
     doc = qmtl_config_document(cat.config, cat.endpoints, service, creds, in_memory=in_memory)
     assert yaml.safe_load(item.render(creds)) == doc
-    assert doc["controlbus"]["sasl_username"] == service  # type: ignore[index]
+    assert doc["controlbus"]["sasl_username"] == service
 
 
 def test_qmtl_config_document_refuses_a_service_that_is_not_qmtls() -> None:
