@@ -1,7 +1,8 @@
-"""Per-service isolation, rendered as plain data (no Pulumi resources here).
+"""Per-service isolation mechanisms, rendered as plain data (no Pulumi resources here).
 
 Each service gets its own identity on every shared dependency, scoped to its own
-namespace there:
+namespace there (which grant each service holds is declared next to it, in
+`infra/catalog/<service>.py`; `infra.catalog` lists them all):
 
 - Redis: an ACL user whose keys and channels are limited to `<prefix>:*`, plus its own DB
   index (ACLs cannot pin a DB, so the index only keeps `KEYS`-style scans apart).
@@ -45,35 +46,9 @@ class KafkaGrant:
     operations: tuple[str, ...] = ("read", "write", "describe", "create")
 
 
-REDIS_GRANTS: tuple[RedisGrant, ...] = (
-    RedisGrant(user="gateway", key_prefix="gateway", db=0),
-    RedisGrant(user="dagmanager", key_prefix="dagmanager", db=1),
-    RedisGrant(user="worldservice", key_prefix="worldservice", db=2),
-    RedisGrant(user="seamless-coordinator", key_prefix="seamless", db=3),
-)
-
-# The SDK publishes artifacts where the coordinator reads them (`artifacts/`), the QMTL
-# services keep their snapshots apart under their own prefixes.
-OBJECT_STORE_GRANTS: tuple[ObjectStoreGrant, ...] = (
-    ObjectStoreGrant(identity="seamless-coordinator", prefix="artifacts/"),
-    ObjectStoreGrant(identity="seamless-sdk", prefix="artifacts/"),
-    ObjectStoreGrant(identity="gateway", prefix="gateway/"),
-    ObjectStoreGrant(identity="dagmanager", prefix="dagmanager/"),
-)
-
-KAFKA_USERS = ("gateway", "dagmanager", "worldservice")
-QUESTDB_TABLE_PREFIX = "seamless_"
-
 # The categories every service needs; @admin and @dangerous (FLUSHALL, KEYS, CONFIG, DEBUG,
 # ...) stay denied so one service cannot wipe or scan another's data.
 _REDIS_SERVICE_RULES = "+@all -@admin -@dangerous"
-
-
-def redis_grant(user: str) -> RedisGrant:
-    for grant in REDIS_GRANTS:
-        if grant.user == user:
-            return grant
-    raise KeyError(f"no Redis grant for service {user!r}")
 
 
 def redis_password_hash(password: str) -> str:
@@ -147,11 +122,12 @@ def object_store_policy_json(
     return json.dumps(object_store_policy(bucket, grant, partition=partition), sort_keys=True)
 
 
-def kafka_grants(topic_prefix: str) -> tuple[KafkaGrant, ...]:
-    return tuple(
-        KafkaGrant(user=user, topic_prefix=topic_prefix, group_prefix=f"{user}.")
-        for user in KAFKA_USERS
-    )
+def kafka_grant(user: str, topic_prefix: str) -> KafkaGrant:
+    return KafkaGrant(user=user, topic_prefix=topic_prefix, group_prefix=f"{user}.")
+
+
+def kafka_grants(users: Iterable[str], topic_prefix: str) -> tuple[KafkaGrant, ...]:
+    return tuple(kafka_grant(user, topic_prefix) for user in users)
 
 
 def kafka_acl_commands(grants: Iterable[KafkaGrant], *, brokers: str) -> list[str]:

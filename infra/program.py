@@ -12,14 +12,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from infra.catalog import (
-    COORDINATOR,
-    MINIO,
-    QUESTDB,
-    REDIS,
-    Catalog,
-    build_catalog,
-)
+from infra.catalog import Catalog, build_catalog, coordinator, minio, questdb, redis
 from infra.components.identity import Credentials, ObjectStoreIdentities
 from infra.observability import build_assets
 from infra.platforms import Platform, platform_factory
@@ -39,7 +32,7 @@ def check_wiring(catalog: Catalog) -> None:
         return urlsplit(str(value)).hostname if value else None
 
     expected = {
-        "coordinator_url": COORDINATOR if COORDINATOR in catalog else None,
+        "coordinator_url": coordinator.NAME if coordinator.NAME in catalog else None,
         "redis_dsn": ep.redis_host,
         "questdb_dsn": urlsplit(ep.questdb_dsn).hostname,
         "artifact_endpoint": urlsplit(ep.artifact_endpoint).hostname,
@@ -62,24 +55,25 @@ def check_wiring(catalog: Catalog) -> None:
 def sdk_config(catalog: Catalog, credentials: Credentials) -> pulumi.Output[dict[str, Any]]:
     """The `seamless` section a client (the SDK) needs, with its own credentials (secret)."""
     section = dict(catalog.sdk_section)
+    identity = coordinator.SDK_OBJECT_STORE.identity
     secret_parts = {
-        "artifact_access_key": credentials.values["objectstore.seamless-sdk.access_key"],
-        "artifact_secret_key": credentials.values["objectstore.seamless-sdk.secret_key"],
-        "coordinator_token": credentials.values["coordinator.token"],
+        "artifact_access_key": credentials.values[f"objectstore.{identity}.access_key"],
+        "artifact_secret_key": credentials.values[f"objectstore.{identity}.secret_key"],
+        "coordinator_token": credentials.values[coordinator.WORKER_TOKEN],
     }
     # The SDK reads QuestDB over the PostgreSQL wire, which needs the server's credentials
     # (found on the real engine: a DSN without them is refused).
-    questdb_password = credentials.values.get("questdb")
+    questdb_password = credentials.values.get(questdb.CREDENTIAL)
     if questdb_password is not None:
         secret_parts["questdb_password"] = questdb_password
-    qdb_user = catalog.config.questdb.username if catalog.config.questdb else "admin"
+    qdb_user = questdb.user(catalog.config)
 
     def assemble(s: dict[str, str]) -> dict[str, Any]:
         out = {**section, **s}
         password = out.pop("questdb_password", None)
         if password is not None:
             parts = urlsplit(str(out.get("questdb_dsn") or catalog.endpoints.questdb_dsn))
-            netloc = f"{qdb_user}:{password}@{parts.hostname}:{parts.port or 8812}"
+            netloc = f"{qdb_user}:{password}@{parts.hostname}:{parts.port or questdb.PG}"
             out["questdb_dsn"] = parts._replace(netloc=netloc).geturl()
         return {"seamless": out}
 
@@ -155,7 +149,9 @@ class SeamlessBundle(pulumi.ComponentResource):
                 f"{name}-objectstore",
                 self.catalog,
                 self.credentials,
-                depends_on=self.platform.workloads(MINIO) if MINIO in self.catalog else [],
+                depends_on=(
+                    self.platform.workloads(minio.NAME) if minio.NAME in self.catalog else []
+                ),
                 opts=child,
             )
         self.sdk_config = sdk_config(self.catalog, self.credentials)
@@ -175,12 +171,10 @@ def service_endpoints(catalog: Catalog) -> dict[str, str]:
     """In-network endpoints of every service, plus managed overrides."""
     out: dict[str, str] = {}
     for svc in catalog:
-        scheme = {REDIS: "redis", QUESTDB: "postgresql"}.get(svc.name, "http")
-        port = svc.ports[0].port
-        out[svc.name] = f"{scheme}://{svc.name}:{port}"
+        out[svc.name] = f"{svc.scheme}://{svc.name}:{svc.ports[0].port}"
     ep = catalog.endpoints
-    out.setdefault(REDIS, f"redis://{ep.redis_host}:{ep.redis_port}")
-    out.setdefault(QUESTDB, ep.questdb_dsn)
+    out.setdefault(redis.NAME, f"redis://{ep.redis_host}:{ep.redis_port}")
+    out.setdefault(questdb.NAME, ep.questdb_dsn)
     out["controlbus_brokers"] = ",".join(ep.kafka_brokers)
     out["artifact_endpoint"] = ep.artifact_endpoint
     out["artifact_bucket"] = ep.bucket
@@ -193,7 +187,7 @@ def deploy(config: StackConfig) -> SeamlessBundle:
     pulumi.export("sdkConfig", bundle.sdk_config)
     if config.platform == "docker" and config.expose_host_ports:
         pulumi.export("hostSdkConfig", host_sdk_config(bundle.catalog, bundle.sdk_config))
-    operator_token = bundle.credentials.values.get("coordinator.operator_token")
+    operator_token = bundle.credentials.values.get(coordinator.OPERATOR_TOKEN)
     if operator_token is not None:
         # The coordinator's `ops` client (operator role: `seamless lease recover --force`);
         # a secret output, read with `--show-secrets`.

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from seamless.service_validation import is_broker_address
 
+from infra import catalog
+
 PROJECT = "seamless-stack"
 
 Platform = Literal["docker", "kubernetes"]
@@ -29,23 +31,10 @@ Provisioner = Literal["job", "provider"]
 # secret (written once by `python -m infra.credentials --stack NAME`).
 CredentialSource = Literal["random", "stack"]
 
-# Images pinned by tag; prod refuses `latest` (see `_check_images`).
-DEFAULT_IMAGES: dict[str, str] = {
-    "gateway": "ghcr.io/qmtl/gateway:0.1.0",
-    "dagmanager": "ghcr.io/qmtl/dagmanager:0.1.0",
-    "worldservice": "ghcr.io/qmtl/worldservice:0.1.0",
-    "controlbus": "docker.redpanda.com/redpandadata/redpanda:v24.2.7",
-    "redis": "redis:7.4.1-alpine",
-    "postgres": "postgres:16.4-alpine",
-    "neo4j": "neo4j:5.24.1-community",
-    "questdb": "questdb/questdb:8.1.4",
-    "minio": "minio/minio:RELEASE.2024-10-13T13-34-11Z",
-    "minio-client": "minio/mc:RELEASE.2024-10-08T09-37-26Z",  # the in-cluster bootstrap Job
-    "prometheus": "prom/prometheus:v3.1.0",
-}
+# Images pinned by tag; prod refuses `latest` (see `_check_images`). Each service's default
+# is declared with it (infra/catalog/<service>.py); Prometheus is the platforms' own.
+DEFAULT_IMAGES: dict[str, str] = {**catalog.DEFAULT_IMAGES, "prometheus": "prom/prometheus:v3.1.0"}
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-# QMTL's own images cannot be built here; `qmtl: false` leaves these out of a stack.
-QMTL_SERVICES = ("gateway", "dagmanager", "worldservice")
 
 
 class StackConfigError(ValueError):
@@ -176,7 +165,7 @@ def parse_stack_config(
     coordinator_image = str(raw.get("coordinatorImage", "seamless-coordinator:0.1.0"))
     _check_images({"coordinatorImage": coordinator_image}, profile)
     by_digest = "@" in coordinator_image
-    build_image = bool(raw.get("buildCoordinatorImage", not by_digest))
+    build_image = _flag(raw, "buildCoordinatorImage", not by_digest)
     if build_image and by_digest:
         raise StackConfigError(
             f"{PROJECT}:coordinatorImage is a digest, which cannot be built; give "
@@ -255,13 +244,11 @@ def parse_stack_config(
             ),
         )
 
-    qmtl = raw.get("qmtl", True)
-    if not isinstance(qmtl, bool):
-        raise StackConfigError(f"{PROJECT}:qmtl is {qmtl!r}; expected true or false")
+    qmtl = _flag(raw, "qmtl", True)
     if not qmtl and profile == "prod":
         raise StackConfigError(
             f"{PROJECT}:qmtl is false, refused in prod: the prod bundle runs "
-            f"{', '.join(QMTL_SERVICES)}; point images.<service> at your own images instead"
+            f"{', '.join(catalog.QMTL_SERVICES)}; point images.<service> at your own images instead"
         )
     credential_source = _choice(
         raw.get("credentialSource", "random"), "credentialSource", ("random", "stack")
@@ -302,7 +289,7 @@ def parse_stack_config(
         seamless=seamless,
         images=images,
         coordinator_image=coordinator_image,
-        push_coordinator_image=bool(raw.get("pushCoordinatorImage", platform == "kubernetes")),
+        push_coordinator_image=_flag(raw, "pushCoordinatorImage", platform == "kubernetes"),
         build_coordinator_image=build_image,
         controlbus_nodes=nodes,
         topic_prefix=topic_prefix,
@@ -311,7 +298,7 @@ def parse_stack_config(
         redis=redis,
         kafka=kafka,
         minio_admin_endpoint=str(raw.get("minioAdminEndpoint", "localhost:9000")),
-        expose_host_ports=bool(raw.get("exposeHostPorts", platform == "docker")),
+        expose_host_ports=_flag(raw, "exposeHostPorts", platform == "docker"),
         qmtl=qmtl,
         storage_class=(str(raw["storageClass"]) if raw.get("storageClass") else None),
         credential_source=credential_source,  # type: ignore[arg-type]
@@ -348,13 +335,7 @@ def load_stack_config() -> StackConfig:
     cfg = pulumi.Config(PROJECT)
     raw: dict[str, Any] = {}
     for key in CONFIG_KEYS:
-        value: Any
-        if key in _OBJECT_KEYS:
-            value = cfg.get_object(key)
-        elif key in _BOOL_KEYS:
-            value = cfg.get_bool(key)
-        else:
-            value = cfg.get(key)
+        value: Any = cfg.get_object(key) if key in _OBJECT_KEYS else cfg.get(key)
         if value is not None:
             raw[key] = value
     secrets: dict[str, str] = {}
@@ -368,6 +349,13 @@ def load_stack_config() -> StackConfig:
 
 
 _OBJECT_KEYS = frozenset({"seamless", "images", "controlbus", "objectStore", "questdb", "redis"})
-_BOOL_KEYS = frozenset({"pushCoordinatorImage", "buildCoordinatorImage", "exposeHostPorts"})
 
-_BOOL_KEYS = frozenset({"pushCoordinatorImage", "exposeHostPorts", "qmtl"})
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A boolean key: YAML's true/false, or the text `pulumi config set` stores."""
+    value = raw.get(key, default)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise StackConfigError(f"{PROJECT}:{key} is {str(value)[:80]!r}; expected true or false")
+    return value

@@ -19,7 +19,7 @@ import pulumi_minio as minio
 import pulumi_random as random
 
 from infra import isolation
-from infra.catalog import Catalog
+from infra.catalog import OBJECT_STORE_GRANTS, SDK_CREDENTIALS, Catalog
 from infra.stack_config import PROJECT, StackConfig, StackConfigError
 
 # Credential keys that are not random passwords: object-store keys come from the store's
@@ -28,16 +28,15 @@ _ACCESS_KEY_SUFFIX = ".access_key"
 
 
 def credential_keys(catalog: Catalog) -> list[str]:
-    """Every credential a secret item of the catalog reads, plus the SDK's."""
-    keys = {k for svc in catalog for item in svc.secrets for k in item.needs}
-    keys.add("coordinator.token")
-    if catalog.config.object_store.mode == "minio":
-        keys.update({"minio.root_user", "minio.root_password"})
-    for grant in isolation.OBJECT_STORE_GRANTS:
+    """Every credential a secret item of the catalog (or of its jobs) reads, the SDK's, and
+    both keys of every object-store identity."""
+    items = [item for svc in catalog for item in svc.secrets]
+    items += [item for svc in catalog for job in svc.jobs for item in job.secrets]
+    keys = {k for item in items for k in item.needs}
+    keys.update(SDK_CREDENTIALS)
+    for grant in OBJECT_STORE_GRANTS:
         keys.add(f"objectstore.{grant.identity}.access_key")
         keys.add(f"objectstore.{grant.identity}.secret_key")
-    if catalog.config.redis is None:
-        keys.add("redis.admin")
     return sorted(keys)
 
 
@@ -112,7 +111,7 @@ class Credentials(pulumi.ComponentResource):
             self.passwords[key] = password
             self.values[key] = pulumi.Output.secret(password.result)
         if config.object_store.mode == "aws":
-            for grant in isolation.OBJECT_STORE_GRANTS:
+            for grant in OBJECT_STORE_GRANTS:
                 user = aws.iam.User(
                     f"{name}-{grant.identity}",
                     name=f"{config.stack}-{grant.identity}",
@@ -200,7 +199,7 @@ class ObjectStoreIdentities(pulumi.ComponentResource):
         self.minio_bucket = minio.S3Bucket(
             f"{name}-bucket", bucket=bucket, acl="private", opts=on_minio
         )
-        for grant in isolation.OBJECT_STORE_GRANTS:
+        for grant in OBJECT_STORE_GRANTS:
             user = minio.IamUser(
                 f"{name}-{grant.identity}",
                 name=grant.identity,
@@ -253,7 +252,7 @@ class ObjectStoreIdentities(pulumi.ComponentResource):
             restrict_public_buckets=True,
             opts=child,
         )
-        for grant in isolation.OBJECT_STORE_GRANTS:
+        for grant in OBJECT_STORE_GRANTS:
             self.s3_policies[grant.identity] = aws.iam.UserPolicy(
                 f"{name}-{grant.identity}-policy",
                 user=credentials.aws_users[grant.identity].name,

@@ -209,10 +209,10 @@ class DockerService(pulumi.ComponentResource):
 
 
 class DockerPlatform(pulumi.ComponentResource):
-    """Network, coordinator image, the services in dependency order, and Prometheus."""
+    """Network, the images it builds, the services in dependency order, and Prometheus."""
 
     network: docker.Network
-    coordinator_image: docker.Image | None
+    built_images: dict[str, docker.Image]  # by service: those built from a Dockerfile
     services: dict[str, DockerService]
     prometheus: docker.Container
 
@@ -234,11 +234,11 @@ class DockerPlatform(pulumi.ComponentResource):
             labels=[docker.NetworkLabelArgs(label="seamless-stack", value=catalog.config.stack)],
             opts=child,
         )
-        self.coordinator_image = None
+        self.built_images = {}
         images: dict[str, pulumi.Input[str]] = {svc.name: svc.image for svc in catalog}
         for svc in catalog:
             if svc.build_context is not None:
-                self.coordinator_image = docker.Image(
+                built = docker.Image(
                     f"{name}-{svc.name}-image",
                     image_name=svc.image,
                     build=docker.DockerBuildArgs(
@@ -247,10 +247,11 @@ class DockerPlatform(pulumi.ComponentResource):
                     skip_push=not catalog.config.push_coordinator_image,
                     opts=child,
                 )
-                images[svc.name] = self.coordinator_image.image_name
+                self.built_images[svc.name] = built
+                images[svc.name] = built.image_name
         self.services = {}
         # Create services after the ones they dial, so `depends_on` follows the real edges.
-        for svc in _dependency_order(catalog):
+        for svc in dependency_order(catalog):
             deps = [c for dep in svc.connects_to for c in self.services[dep].containers]
             self.services[svc.name] = DockerService(
                 f"{name}-{svc.name}",
@@ -305,7 +306,7 @@ class DockerPlatform(pulumi.ComponentResource):
         return list(self.services[service].containers)
 
 
-def _dependency_order(catalog: Catalog) -> list[ServiceSpec]:
+def dependency_order(catalog: Catalog) -> list[ServiceSpec]:
     done: dict[str, ServiceSpec] = {}
     pending = list(catalog)
     while pending:

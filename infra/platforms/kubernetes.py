@@ -9,45 +9,97 @@ and enforces the `restricted` Pod Security Standard.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 import pulumi_docker as docker
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apps.v1._inputs import DeploymentSpecArgsDict, StatefulSetSpecArgsDict
+from pulumi_kubernetes.batch.v1._inputs import JobSpecArgsDict
+from pulumi_kubernetes.core.v1._inputs import (
+    ContainerArgsDict,
+    EnvVarArgsDict,
+    PersistentVolumeClaimArgsDict,
+    PersistentVolumeClaimSpecArgsDict,
+    PodSpecArgsDict,
+    PodTemplateSpecArgsDict,
+    ProbeArgsDict,
+    ResourceRequirementsArgsDict,
+    SecurityContextArgsDict,
+    ServicePortArgsDict,
+    ServiceSpecArgsDict,
+    VolumeArgsDict,
+    VolumeMountArgsDict,
+)
+from pulumi_kubernetes.meta.v1._inputs import LabelSelectorArgsDict, ObjectMetaArgsDict
+from pulumi_kubernetes.networking.v1._inputs import (
+    NetworkPolicyEgressRuleArgsDict,
+    NetworkPolicyIngressRuleArgsDict,
+    NetworkPolicyPortArgsDict,
+    NetworkPolicySpecArgsDict,
+)
+from pulumi_kubernetes.policy.v1._inputs import PodDisruptionBudgetSpecArgsDict
 
-from infra.catalog import Catalog, JobSpec, ServiceSpec
+from infra.catalog import Catalog, JobSpec, Resources, ServiceSpec
 from infra.components.identity import Credentials
 from infra.observability import ObservabilityAssets
 
 PROMETHEUS_NAMESPACE = "monitoring"  # where the cluster's Prometheus runs (operator default)
+NAME_LABEL = "app.kubernetes.io/name"
 
 
-def _labels(svc: ServiceSpec) -> dict[str, str]:
-    return {"app.kubernetes.io/name": svc.name, "app.kubernetes.io/part-of": "seamless-stack"}
+def _labels(name: str) -> dict[str, str]:
+    return {NAME_LABEL: name, "app.kubernetes.io/part-of": "seamless-stack"}
 
 
-def probe_manifest(svc: ServiceSpec, liveness: bool) -> dict[str, Any]:
+def _meta(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> ObjectMetaArgsDict:
+    return {"name": name, "namespace": namespace, "labels": labels}
+
+
+def _tcp(ports: list[int]) -> list[NetworkPolicyPortArgsDict]:
+    return [{"port": port, "protocol": "TCP"} for port in ports]
+
+
+def probe_manifest(svc: ServiceSpec, liveness: bool) -> ProbeArgsDict:
     probe = svc.liveness if liveness else svc.readiness
-    base: dict[str, Any] = {
-        "initialDelaySeconds": probe.initial_delay_s,
-        "periodSeconds": probe.period_s,
-        "timeoutSeconds": probe.timeout_s,
-        "failureThreshold": probe.failure_threshold,
+    base: ProbeArgsDict = {
+        "initial_delay_seconds": probe.initial_delay_s,
+        "period_seconds": probe.period_s,
+        "timeout_seconds": probe.timeout_s,
+        "failure_threshold": probe.failure_threshold,
     }
     if probe.path is None:
-        base["tcpSocket"] = {"port": probe.port}
+        base["tcp_socket"] = {"port": probe.port}
     else:
-        base["httpGet"] = {"path": probe.path, "port": probe.port}
+        base["http_get"] = {"path": probe.path, "port": probe.port}
     return base
 
 
+def resources_manifest(r: Resources) -> ResourceRequirementsArgsDict:
+    return {
+        "requests": {"cpu": r.cpu_request, "memory": f"{r.memory_request_mi}Mi"},
+        "limits": {"cpu": r.cpu_limit, "memory": f"{r.memory_limit_mi}Mi"},
+    }
+
+
+def container_security(run_as_user: int, read_only_root: bool) -> SecurityContextArgsDict:
+    """The `restricted` Pod Security Standard, as every container of the bundle runs."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": run_as_user,
+        "run_as_group": run_as_user,
+        "allow_privilege_escalation": False,
+        "read_only_root_filesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+
+
 def container_manifest(
-    svc: ServiceSpec, image: pulumi.Input[str], secret_name: str | None, configmap: str | None
-) -> dict[str, Any]:
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(svc.env.items())]
+    svc: ServiceSpec, image: pulumi.Input[str], secret_name: str | None
+) -> ContainerArgsDict:
+    env: list[EnvVarArgsDict] = [{"name": k, "value": v} for k, v in sorted(svc.env.items())]
     if svc.pod_name_env is not None:
         env.append(
-            {"name": svc.pod_name_env, "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+            {"name": svc.pod_name_env, "value_from": {"field_ref": {"field_path": "metadata.name"}}}
         )
     for item in svc.secrets:
         if item.env is not None:
@@ -55,51 +107,39 @@ def container_manifest(
             env.append(
                 {
                     "name": item.env,
-                    "valueFrom": {"secretKeyRef": {"name": secret_name, "key": item.key}},
+                    "value_from": {"secret_key_ref": {"name": secret_name, "key": item.key}},
                 }
             )
-    mounts: list[dict[str, Any]] = []
+    mounts: list[VolumeMountArgsDict] = []
     for item in svc.secrets:
         if item.file is not None:
             mounts.append(
-                {"name": "secrets", "mountPath": item.file, "subPath": item.key, "readOnly": True}
+                {
+                    "name": "secrets",
+                    "mount_path": item.file,
+                    "sub_path": item.key,
+                    "read_only": True,
+                }
             )
     for cfg in svc.config_files:
         mounts.append(
-            {"name": "config", "mountPath": cfg.path, "subPath": cfg.key, "readOnly": True}
+            {"name": "config", "mount_path": cfg.path, "sub_path": cfg.key, "read_only": True}
         )
     for vol in svc.volumes:
-        mounts.append({"name": vol.name, "mountPath": vol.mount_path})
+        mounts.append({"name": vol.name, "mount_path": vol.mount_path})
     for i, path in enumerate(svc.scratch_paths):
-        mounts.append({"name": f"scratch-{i}", "mountPath": path})
-    container: dict[str, Any] = {
+        mounts.append({"name": f"scratch-{i}", "mount_path": path})
+    container: ContainerArgsDict = {
         "name": svc.name,
         "image": image,
-        "imagePullPolicy": "Always",
-        "ports": [{"name": p.name, "containerPort": p.port, "protocol": "TCP"} for p in svc.ports],
+        "image_pull_policy": "Always",
+        "ports": [{"name": p.name, "container_port": p.port, "protocol": "TCP"} for p in svc.ports],
         "env": env,
-        "volumeMounts": mounts,
-        "readinessProbe": probe_manifest(svc, liveness=False),
-        "livenessProbe": probe_manifest(svc, liveness=True),
-        "resources": {
-            "requests": {
-                "cpu": svc.resources.cpu_request,
-                "memory": f"{svc.resources.memory_request_mi}Mi",
-            },
-            "limits": {
-                "cpu": svc.resources.cpu_limit,
-                "memory": f"{svc.resources.memory_limit_mi}Mi",
-            },
-        },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": svc.run_as_user,
-            "runAsGroup": svc.run_as_user,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": svc.read_only_root,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "volume_mounts": mounts,
+        "readiness_probe": probe_manifest(svc, liveness=False),
+        "liveness_probe": probe_manifest(svc, liveness=True),
+        "resources": resources_manifest(svc.resources),
+        "security_context": container_security(svc.run_as_user, svc.read_only_root),
     }
     if svc.command:
         container["command"] = list(svc.command)
@@ -113,28 +153,47 @@ def pod_spec(
     image: pulumi.Input[str],
     secret_name: str | None,
     configmap: str | None,
-) -> dict[str, Any]:
-    volumes: list[dict[str, Any]] = []
+) -> PodSpecArgsDict:
+    volumes: list[VolumeArgsDict] = []
     if secret_name is not None:
         volumes.append(
-            {"name": "secrets", "secret": {"secretName": secret_name, "defaultMode": 0o440}}
+            {"name": "secrets", "secret": {"secret_name": secret_name, "default_mode": 0o440}}
         )
     if configmap is not None:
-        volumes.append({"name": "config", "configMap": {"name": configmap, "defaultMode": 0o555}})
+        volumes.append({"name": "config", "config_map": {"name": configmap, "default_mode": 0o555}})
     for i, _ in enumerate(svc.scratch_paths):
-        volumes.append({"name": f"scratch-{i}", "emptyDir": {"sizeLimit": "256Mi"}})
+        volumes.append({"name": f"scratch-{i}", "empty_dir": {"size_limit": "256Mi"}})
     return {
-        "serviceAccountName": svc.name,
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": svc.run_as_user,
-            "fsGroup": svc.run_as_user,
-            "seccompProfile": {"type": "RuntimeDefault"},
+        "service_account_name": svc.name,
+        "automount_service_account_token": False,
+        "security_context": {
+            "run_as_non_root": True,
+            "run_as_user": svc.run_as_user,
+            "fs_group": svc.run_as_user,
+            "seccomp_profile": {"type": "RuntimeDefault"},
         },
-        "containers": [container_manifest(svc, image, secret_name, configmap)],
+        "containers": [container_manifest(svc, image, secret_name)],
         "volumes": volumes,
     }
+
+
+def service_ports(svc: ServiceSpec) -> list[ServicePortArgsDict]:
+    return [{"name": p.name, "port": p.port, "target_port": p.port} for p in svc.ports]
+
+
+def volume_claims(
+    svc: ServiceSpec, storage_class: str | None
+) -> list[PersistentVolumeClaimArgsDict]:
+    claims: list[PersistentVolumeClaimArgsDict] = []
+    for v in svc.volumes:
+        spec: PersistentVolumeClaimSpecArgsDict = {
+            "access_modes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{v.size_gi}Gi"}},
+        }
+        if storage_class:
+            spec["storage_class_name"] = storage_class
+        claims.append({"metadata": {"name": v.name}, "spec": spec})
+    return claims
 
 
 class ServiceDeployment(pulumi.ComponentResource):
@@ -153,18 +212,19 @@ class ServiceDeployment(pulumi.ComponentResource):
         self,
         name: str,
         svc: ServiceSpec,
-        catalog: Catalog,
         namespace: pulumi.Input[str],
         credentials: Credentials,
         image: pulumi.Input[str],
+        network_policy: NetworkPolicySpecArgsDict,
+        storage_class: str | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("seamless:kubernetes:ServiceDeployment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = _labels(svc)
+        labels = _labels(svc.name)
 
-        def meta(obj_name: str) -> dict[str, Any]:
-            return {"name": obj_name, "namespace": namespace, "labels": labels}
+        def meta(obj_name: str) -> ObjectMetaArgsDict:
+            return _meta(obj_name, namespace, labels)
 
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=meta(svc.name), automount_service_account_token=False, opts=child
@@ -197,82 +257,63 @@ class ServiceDeployment(pulumi.ComponentResource):
                 "prometheus.io/port": str(svc.metrics_port),
                 "prometheus.io/path": svc.metrics_path,
             }
-        template = {
+        template: PodTemplateSpecArgsDict = {
             "metadata": {"labels": labels, "annotations": annotations},
             "spec": pod_spec(svc, image, secret_name, configmap),
         }
-        selector = {"matchLabels": labels}
-        storage_class = catalog.config.storage_class
+        selector: LabelSelectorArgsDict = {"match_labels": labels}
         if svc.stateful:
+            headless: ServiceSpecArgsDict = {
+                "cluster_ip": "None",
+                "publish_not_ready_addresses": True,
+                "selector": labels,
+                "ports": service_ports(svc),
+            }
             self.headless_service = k8s.core.v1.Service(
-                f"{name}-headless",
-                metadata=meta(f"{svc.name}-headless"),
-                spec={
-                    "clusterIP": "None",
-                    "publishNotReadyAddresses": True,
-                    "selector": labels,
-                    "ports": [
-                        {"name": p.name, "port": p.port, "targetPort": p.port} for p in svc.ports
-                    ],
-                },
-                opts=child,
+                f"{name}-headless", metadata=meta(f"{svc.name}-headless"), spec=headless, opts=child
             )
-            claims = [
-                {
-                    "metadata": {"name": v.name},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "resources": {"requests": {"storage": f"{v.size_gi}Gi"}},
-                        **({"storageClassName": storage_class} if storage_class else {}),
-                    },
-                }
-                for v in svc.volumes
-            ]
+            stateful_set: StatefulSetSpecArgsDict = {
+                "service_name": f"{svc.name}-headless",
+                "replicas": svc.replicas,
+                "pod_management_policy": "Parallel",
+                "selector": selector,
+                "template": template,
+                "volume_claim_templates": volume_claims(svc, storage_class),
+            }
             self.workload = k8s.apps.v1.StatefulSet(
-                f"{name}-statefulset",
-                metadata=meta(svc.name),
-                spec={
-                    "serviceName": f"{svc.name}-headless",
-                    "replicas": svc.replicas,
-                    "podManagementPolicy": "Parallel",
-                    "selector": selector,
-                    "template": template,
-                    "volumeClaimTemplates": claims,
-                },
-                opts=child,
+                f"{name}-statefulset", metadata=meta(svc.name), spec=stateful_set, opts=child
             )
         else:
             self.headless_service = None
+            deployment: DeploymentSpecArgsDict = {
+                "replicas": svc.replicas,
+                "selector": selector,
+                "template": template,
+            }
             self.workload = k8s.apps.v1.Deployment(
-                f"{name}-deployment",
-                metadata=meta(svc.name),
-                spec={"replicas": svc.replicas, "selector": selector, "template": template},
-                opts=child,
+                f"{name}-deployment", metadata=meta(svc.name), spec=deployment, opts=child
             )
+        service: ServiceSpecArgsDict = {
+            "type": "ClusterIP",
+            "selector": labels,
+            "ports": service_ports(svc),
+        }
         self.service = k8s.core.v1.Service(
-            f"{name}-service",
-            metadata=meta(svc.name),
-            spec={
-                "type": "ClusterIP",
-                "selector": labels,
-                "ports": [
-                    {"name": p.name, "port": p.port, "targetPort": p.port} for p in svc.ports
-                ],
-            },
-            opts=child,
+            f"{name}-service", metadata=meta(svc.name), spec=service, opts=child
         )
         self.pdb = None
         if svc.replicas > 1:
+            budget: PodDisruptionBudgetSpecArgsDict = {
+                "min_available": svc.replicas - 1,
+                "selector": selector,
+            }
             self.pdb = k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-pdb",
-                metadata=meta(svc.name),
-                spec={"minAvailable": svc.replicas - 1, "selector": selector},
-                opts=child,
+                f"{name}-pdb", metadata=meta(svc.name), spec=budget, opts=child
             )
         self.network_policy = k8s.networking.v1.NetworkPolicy(
             f"{name}-netpol",
             metadata=meta(f"{svc.name}-allow"),
-            spec=network_policy_spec(svc, catalog),
+            spec=network_policy,
             opts=child,
         )
         self.register_outputs(
@@ -280,61 +321,50 @@ class ServiceDeployment(pulumi.ComponentResource):
         )
 
 
-def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> dict[str, Any]:
+def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> NetworkPolicySpecArgsDict:
     """Ingress from the services that dial this one (and Prometheus on the metrics port);
     egress to the services this one dials, plus DNS; peers of a cluster talk to each other."""
-    labels = _labels(svc)
-    ports = [{"port": p.port, "protocol": "TCP"} for p in svc.ports]
-    ingress: list[dict[str, Any]] = []
+    ports = _tcp([p.port for p in svc.ports])
+    ingress: list[NetworkPolicyIngressRuleArgsDict] = []
     clients = list(catalog.clients_of(svc.name))
     if svc.replicas > 1 and svc.stateful:
         clients.append(svc.name)  # cluster peers (Redpanda RPC)
     clients.extend(job.name for job in svc.jobs)  # its one-shot bootstrap jobs
     for client in clients:
         ingress.append(
-            {
-                "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": client}}}],
-                "ports": ports,
-            }
+            {"from_": [{"pod_selector": {"match_labels": {NAME_LABEL: client}}}], "ports": ports}
         )
     if svc.metrics_port is not None:
         ingress.append(
             {
-                "from": [
+                "from_": [
                     {
-                        "namespaceSelector": {
-                            "matchLabels": {"kubernetes.io/metadata.name": PROMETHEUS_NAMESPACE}
+                        "namespace_selector": {
+                            "match_labels": {"kubernetes.io/metadata.name": PROMETHEUS_NAMESPACE}
                         }
                     }
                 ],
-                "ports": [{"port": svc.metrics_port, "protocol": "TCP"}],
+                "ports": _tcp([svc.metrics_port]),
             }
         )
-    egress: list[dict[str, Any]] = [dns_egress()]
+    egress: list[NetworkPolicyEgressRuleArgsDict] = [dns_egress()]
     dials = list(svc.connects_to)
     if svc.replicas > 1 and svc.stateful:
         dials.append(svc.name)
     for dep in dials:
-        dep_svc = catalog.get(dep)
-        egress.append(
-            {
-                "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": dep}}}],
-                "ports": [{"port": p.port, "protocol": "TCP"} for p in dep_svc.ports],
-            }
-        )
+        egress.append(_to_service(dep, [p.port for p in catalog.get(dep).ports]))
     for port in svc.external_ports:
-        egress.append(
-            {
-                "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}],
-                "ports": [{"port": port, "protocol": "TCP"}],
-            }
-        )
+        egress.append({"to": [{"ip_block": {"cidr": "0.0.0.0/0"}}], "ports": _tcp([port])})
     return {
-        "podSelector": {"matchLabels": labels},
-        "policyTypes": ["Ingress", "Egress"],
+        "pod_selector": {"match_labels": _labels(svc.name)},
+        "policy_types": ["Ingress", "Egress"],
         "ingress": ingress,
         "egress": egress,
     }
+
+
+def _to_service(name: str, ports: list[int]) -> NetworkPolicyEgressRuleArgsDict:
+    return {"to": [{"pod_selector": {"match_labels": {NAME_LABEL: name}}}], "ports": _tcp(ports)}
 
 
 class KubernetesPlatform(pulumi.ComponentResource):
@@ -342,7 +372,7 @@ class KubernetesPlatform(pulumi.ComponentResource):
 
     namespace: k8s.core.v1.Namespace
     default_deny: k8s.networking.v1.NetworkPolicy
-    coordinator_image: docker.Image | None
+    built_images: dict[str, docker.Image]  # by service: those built from a Dockerfile
     services: dict[str, ServiceDeployment]
     jobs: dict[str, ServiceJob]
     observability: dict[str, k8s.core.v1.ConfigMap]
@@ -376,17 +406,21 @@ class KubernetesPlatform(pulumi.ComponentResource):
             opts=child,
         )
         in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        deny_all: NetworkPolicySpecArgsDict = {
+            "pod_selector": {},
+            "policy_types": ["Ingress", "Egress"],
+        }
         self.default_deny = k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata={"name": "default-deny-all", "namespace": ns_name},
-            spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+            spec=deny_all,
             opts=in_ns,
         )
-        self.coordinator_image = None
+        self.built_images = {}
         images: dict[str, pulumi.Input[str]] = {svc.name: svc.image for svc in catalog}
         for svc in catalog:
             if svc.build_context is not None:
-                self.coordinator_image = docker.Image(
+                built = docker.Image(
                     f"{name}-{svc.name}-image",
                     image_name=svc.image,
                     build={
@@ -397,17 +431,17 @@ class KubernetesPlatform(pulumi.ComponentResource):
                     skip_push=not config.push_coordinator_image,
                     opts=child,
                 )
-                images[svc.name] = self.coordinator_image.repo_digest.apply(
-                    lambda d, ref=svc.image: d or ref
-                )
+                self.built_images[svc.name] = built
+                images[svc.name] = built.repo_digest.apply(lambda d, ref=svc.image: d or ref)
         self.services = {
             svc.name: ServiceDeployment(
                 f"{name}-{svc.name}",
                 svc,
-                catalog,
                 ns_name,
                 credentials,
                 images[svc.name],
+                network_policy=network_policy_spec(svc, catalog),
+                storage_class=config.storage_class,
                 opts=in_ns,
             )
             for svc in catalog
@@ -460,63 +494,46 @@ class KubernetesPlatform(pulumi.ComponentResource):
         return [self.services[service].workload]
 
 
-def dns_egress() -> dict[str, Any]:
+def dns_egress() -> NetworkPolicyEgressRuleArgsDict:
     return {
         "to": [
             {
-                "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                "namespace_selector": {
+                    "match_labels": {"kubernetes.io/metadata.name": "kube-system"}
                 },
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                "pod_selector": {"match_labels": {"k8s-app": "kube-dns"}},
             }
         ],
         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
     }
 
 
-def job_container(job: JobSpec, secret_name: str | None) -> dict[str, Any]:
-    mounts: list[dict[str, Any]] = [
-        {"name": "config", "mountPath": c.path, "subPath": c.key, "readOnly": True}
+def job_container(job: JobSpec, secret_name: str | None) -> ContainerArgsDict:
+    mounts: list[VolumeMountArgsDict] = [
+        {"name": "config", "mount_path": c.path, "sub_path": c.key, "read_only": True}
         for c in job.config_files
     ]
     mounts += [
-        {"name": "secrets", "mountPath": s.file, "subPath": s.key, "readOnly": True}
+        {"name": "secrets", "mount_path": s.file, "sub_path": s.key, "read_only": True}
         for s in job.secrets
         if s.file is not None
     ]
-    mounts.append({"name": "scratch", "mountPath": "/tmp"})
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(job.env.items())]
+    mounts.append({"name": "scratch", "mount_path": "/tmp"})
+    env: list[EnvVarArgsDict] = [{"name": k, "value": v} for k, v in sorted(job.env.items())]
     env += [
-        {"name": s.env, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": s.key}}}
+        {"name": s.env, "value_from": {"secret_key_ref": {"name": secret_name, "key": s.key}}}
         for s in job.secrets
         if s.env is not None
     ]
     return {
         "name": job.name,
         "image": job.image,
-        "imagePullPolicy": "Always",
+        "image_pull_policy": "Always",
         "command": list(job.command),
-        "volumeMounts": mounts,
+        "volume_mounts": mounts,
         "env": env,
-        "resources": {
-            "requests": {
-                "cpu": job.resources.cpu_request,
-                "memory": f"{job.resources.memory_request_mi}Mi",
-            },
-            "limits": {
-                "cpu": job.resources.cpu_limit,
-                "memory": f"{job.resources.memory_limit_mi}Mi",
-            },
-        },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": job.run_as_user,
-            "runAsGroup": job.run_as_user,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "resources": resources_manifest(job.resources),
+        "security_context": container_security(job.run_as_user, read_only_root=True),
     }
 
 
@@ -540,12 +557,12 @@ class ServiceJob(pulumi.ComponentResource):
     ) -> None:
         super().__init__("seamless:kubernetes:ServiceJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        labels = {"app.kubernetes.io/name": job.name, "app.kubernetes.io/part-of": "seamless-stack"}
+        labels = _labels(job.name)
 
-        def meta(obj_name: str) -> dict[str, Any]:
-            return {"name": obj_name, "namespace": namespace, "labels": labels}
+        def meta(obj_name: str) -> ObjectMetaArgsDict:
+            return _meta(obj_name, namespace, labels)
 
-        volumes: list[dict[str, Any]] = [{"name": "scratch", "emptyDir": {"sizeLimit": "64Mi"}}]
+        volumes: list[VolumeArgsDict] = [{"name": "scratch", "empty_dir": {"size_limit": "64Mi"}}]
         self.config_map = None
         if job.config_files:
             self.config_map = k8s.core.v1.ConfigMap(
@@ -557,7 +574,7 @@ class ServiceJob(pulumi.ComponentResource):
             volumes.append(
                 {
                     "name": "config",
-                    "configMap": {"name": f"{job.name}-config", "defaultMode": 0o555},
+                    "config_map": {"name": f"{job.name}-config", "default_mode": 0o555},
                 }
             )
         self.secret = None
@@ -571,53 +588,41 @@ class ServiceJob(pulumi.ComponentResource):
                 opts=child,
             )
             volumes.append(
-                {"name": "secrets", "secret": {"secretName": secret_name, "defaultMode": 0o440}}
+                {"name": "secrets", "secret": {"secret_name": secret_name, "default_mode": 0o440}}
             )
+        # It reaches only the service it bootstraps (and DNS); nothing dials it.
+        policy: NetworkPolicySpecArgsDict = {
+            "pod_selector": {"match_labels": {NAME_LABEL: job.name}},
+            "policy_types": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [_to_service(target.name, [p.port for p in target.ports]), dns_egress()],
+        }
         self.network_policy = k8s.networking.v1.NetworkPolicy(
-            f"{name}-netpol",
-            metadata=meta(f"{job.name}-allow"),
-            spec={
-                "podSelector": {"matchLabels": {"app.kubernetes.io/name": job.name}},
-                "policyTypes": ["Ingress", "Egress"],
-                "ingress": [],
-                "egress": [
-                    {
-                        "to": [
-                            {
-                                "podSelector": {
-                                    "matchLabels": {"app.kubernetes.io/name": target.name}
-                                }
-                            }
-                        ],
-                        "ports": [{"port": p.port, "protocol": "TCP"} for p in target.ports],
-                    },
-                    dns_egress(),
-                ],
-            },
-            opts=child,
+            f"{name}-netpol", metadata=meta(f"{job.name}-allow"), spec=policy, opts=child
         )
         depends = [r for r in (self.config_map, self.secret, self.network_policy) if r]
+        spec: JobSpecArgsDict = {
+            "backoff_limit": 10,
+            "ttl_seconds_after_finished": 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restart_policy": "OnFailure",
+                    "automount_service_account_token": False,
+                    "service_account_name": target.name,
+                    "security_context": {
+                        "run_as_non_root": True,
+                        "seccomp_profile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [job_container(job, secret_name)],
+                    "volumes": volumes,
+                },
+            },
+        }
         self.job = k8s.batch.v1.Job(
             f"{name}-job",
             metadata=meta(job.name),
-            spec={
-                "backoffLimit": 10,
-                "ttlSecondsAfterFinished": 3600,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "OnFailure",
-                        "automountServiceAccountToken": False,
-                        "serviceAccountName": target.name,
-                        "securityContext": {
-                            "runAsNonRoot": True,
-                            "seccompProfile": {"type": "RuntimeDefault"},
-                        },
-                        "containers": [job_container(job, secret_name)],
-                        "volumes": volumes,
-                    },
-                },
-            },
+            spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )
         self.register_outputs({"job": job.name})

@@ -19,7 +19,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import Stack
 
-from infra.catalog import build_catalog
+from infra.catalog import Catalog, ServiceSpec, build_catalog
 from infra.components.identity import generated_keys
 from infra.credentials import fill
 from infra.stack_config import StackConfigError, parse_stack_config
@@ -137,6 +137,31 @@ def generated_credentials(
     except StackConfigError:
         return {}  # the program itself reports the mistake
     return fill({}, generated_keys(build_catalog(parsed)))
+
+
+def stack_catalog(
+    stack: str, changes: dict[str, Any] | None = None, secrets: dict[str, str] | None = None
+) -> Catalog:
+    """The catalog a stack file (with `changes`) builds: pure, no Pulumi involved."""
+    config = {**stack_file_config(stack), **(changes or {})}
+    secrets = dict(secrets or {})
+    if config.get("credentialSource") == "stack":
+        secrets["credentials"] = json.dumps(generated_credentials(stack, config, secrets))
+    return build_catalog(parse_stack_config(config, stack=stack, secrets=secrets))
+
+
+class AnyCredentials(dict[str, str]):
+    """Stands in for the generated credentials: every key has a recognisable value."""
+
+    def __missing__(self, key: str) -> str:
+        return f"pw-{key}"
+
+
+def rendered(svc: ServiceSpec, key: str) -> tuple[tuple[str, ...], str]:
+    """The secret item `key` of `svc`: the credentials it reads, and its text rendered from
+    stand-in values."""
+    item = next(i for i in svc.secrets if i.key == key)
+    return item.needs, item.render(AnyCredentials())
 
 
 MANAGED_OVERRIDES: dict[str, Any] = {

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra import isolation
+from infra import catalog
 from infra.credentials import fill, needed_keys
 from tests.infra.harness import run_program, stack_file_config
 
@@ -32,8 +32,8 @@ def _config_json(stack: str) -> dict[str, Any]:
 
 def test_prod_needs_every_service_password_and_no_identity_name() -> None:
     keys = needed_keys(_config_json("prod"), "prod")
-    assert {f"redis.{g.user}" for g in isolation.REDIS_GRANTS} <= set(keys)
-    assert {f"objectstore.{g.identity}.secret_key" for g in isolation.OBJECT_STORE_GRANTS} <= set(
+    assert {f"redis.{g.user}" for g in catalog.REDIS_GRANTS} <= set(keys)
+    assert {f"objectstore.{g.identity}.secret_key" for g in catalog.OBJECT_STORE_GRANTS} <= set(
         keys
     )
     assert {"coordinator.token", "minio.root_password", "questdb", "neo4j"} <= set(keys)

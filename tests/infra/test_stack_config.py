@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from infra.catalog import build_catalog
 from infra.stack_config import StackConfigError, parse_stack_config
 from tests.infra.harness import generated_credentials, stack_file_config
 
@@ -53,6 +52,21 @@ def test_a_tag_is_built_by_default() -> None:
     assert parsed.build_coordinator_image
 
 
+@pytest.mark.parametrize("given", [False, "false", "False"])
+def test_a_tag_is_not_built_when_the_stack_says_so(given: object) -> None:
+    # `pulumi config set buildCoordinatorImage false` stores the text "false"
+    config = _prod(coordinatorImage="ghcr.io/x/coordinator:0.1.0", buildCoordinatorImage=given)
+    parsed = parse_stack_config(config, stack="prod", secrets=_secrets(config))
+    assert parsed.build_coordinator_image is False
+
+
+@pytest.mark.parametrize("key", ["buildCoordinatorImage", "pushCoordinatorImage", "qmtl"])
+def test_a_flag_that_is_not_true_or_false_is_refused_naming_it(key: str) -> None:
+    config = _prod(**{key: "no"})
+    with pytest.raises(StackConfigError, match=rf"{key} is 'no'; expected true or false"):
+        parse_stack_config(config, stack="prod", secrets=_secrets(_prod()))
+
+
 def test_the_provisioning_job_needs_kubernetes() -> None:
     config = stack_file_config("dev")
     config["objectStore"] = {**config["objectStore"], "provisioner": "job"}
@@ -69,17 +83,3 @@ def test_stack_credentials_must_be_generated_first() -> None:
 def test_stack_credentials_must_be_an_object_of_strings(text: str) -> None:
     with pytest.raises(StackConfigError, match="credentials must be a JSON object"):
         parse_stack_config(_prod(), stack="prod", secrets={"credentials": text})
-
-
-def test_the_sdk_section_carries_the_schema_registry_and_its_mode() -> None:
-    shipped = _prod()
-    parsed = parse_stack_config(shipped, stack="prod", secrets=_secrets(shipped))
-    section = build_catalog(parsed).sdk_section
-    assert section["validation_mode"] == "canary" and "schema_registry_url" not in section
-
-    url = "http://registry.internal:8080/apis/ccompat/v6"
-    config = _prod(seamless={**shipped["seamless"], "schema_registry_url": url,
-                             "validation_mode": "strict"})  # fmt: skip
-    parsed = parse_stack_config(config, stack="prod", secrets=_secrets(config))
-    section = build_catalog(parsed).sdk_section
-    assert section["schema_registry_url"] == url and section["validation_mode"] == "strict"

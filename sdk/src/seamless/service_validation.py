@@ -1,5 +1,5 @@
 """`config validate --target gateway|dagmanager|worldservice`: the sections the bundle
-renders into each QMTL service's config.yml (infra/catalog.py), checked like QMTL's own
+renders into each QMTL service's config.yml (infra/catalog/), checked like QMTL's own
 `qmtl config validate` does — every DSN's form, the ControlBus brokers and topic prefix —
 and, unless offline, whether each dependency answers: Redis PING, Postgres ``SELECT 1``,
 Neo4j's Bolt handshake, a TCP connect to each Kafka broker.

@@ -55,7 +55,7 @@ TOOLS = (
     "kwok",
 )
 NAMESPACE = "seamless"
-RENDERED_OBJECTS = 75  # as tests/infra/test_bundle_manifests.py counts them under mocks
+RENDERED_OBJECTS = 75  # as tests/infra/platforms/test_kubernetes.py counts them under mocks
 K8S_SCHEMA_VERSION = "1.34.0"
 STEP_TIMEOUT_S = 1800  # one driver call: its engine steps carry their own await timeouts
 

@@ -15,7 +15,6 @@ import yaml
 from seamless.coordinator.settings import load_settings
 
 from infra import catalog as cat
-from infra import isolation
 from infra.profile import check_profile
 from infra.stack_config import parse_stack_config
 from tests.infra.harness import (
@@ -119,6 +118,14 @@ def _by_name(run: ProgramRun, typ: str) -> dict[str, Recorded]:
         name = (r.inputs.get("metadata") or {}).get("name") or r.inputs.get("name")
         out[str(name)] = r
     return out
+
+
+def _external_egress(run: ProgramRun, service: str) -> set[int]:
+    """The ports `service`'s NetworkPolicy opens beyond the cluster (managed dependencies)."""
+    netpol = _by_name(run, NETPOL)[f"{service}-allow"].inputs["spec"]
+    return {
+        p["port"] for rule in netpol["egress"] if "ipBlock" in rule["to"][0] for p in rule["ports"]
+    }
 
 
 def _host(dsn: str) -> str:
@@ -234,6 +241,22 @@ def test_dev_without_coordinator_warns_and_deploys_none() -> pulumi.Output[Any]:
         assert "seamless-coordinator" not in names
         assert not run.mocks.of_type("docker:index/image:Image")
         assert {"gateway", "redis", "questdb", "minio"} <= names
+
+    return _checked(run, check)
+
+
+@pulumi.runtime.test
+def test_dev_with_build_coordinator_image_false_builds_nothing() -> pulumi.Output[Any]:
+    # Through the program's own config reading: the engine hands it the text "false",
+    # which used to be read as a truthy string (the image was built all the same).
+    config = {**stack_file_config("dev"), "buildCoordinatorImage": False}
+    config["coordinatorImage"] = "registry.example.com/seamless-coordinator:0.1.0"
+    run = run_program("dev", config)
+
+    def check() -> None:
+        assert not run.mocks.of_type("docker:index/image:Image")
+        coordinator = _by_name(run, CONTAINER)["seamless-coordinator"].inputs
+        assert coordinator["image"] == "registry.example.com/seamless-coordinator:0.1.0"
 
     return _checked(run, check)
 
@@ -428,10 +451,10 @@ def test_prod_isolation_grants_per_service() -> pulumi.Output[Any]:
         configmaps = _by_name(run, "kubernetes:core/v1:ConfigMap")
         bootstrap = configmaps["minio-bootstrap-config"].inputs["data"]
         policies = {k.removesuffix(".json"): v for k, v in bootstrap.items() if k.endswith(".json")}
-        assert set(policies) == {g.identity for g in isolation.OBJECT_STORE_GRANTS}
+        assert set(policies) == {g.identity for g in cat.OBJECT_STORE_GRANTS}
         assert "qmtl-seamless/artifacts/*" in policies["seamless-coordinator"]
         assert "artifacts/" not in policies["gateway"]
-        for g in isolation.OBJECT_STORE_GRANTS:
+        for g in cat.OBJECT_STORE_GRANTS:
             assert (
                 f"policy attach bundle {g.identity}-own-prefix --user {g.identity}"
                 in (bootstrap["bootstrap.sh"])
@@ -542,19 +565,12 @@ def test_prod_managed_overrides_strip_questdb_and_minio() -> pulumi.Output[Any]:
         )
         # one IAM identity per service, each policy scoped to its own prefix
         users = {r.inputs["name"] for r in run.mocks.of_type("aws:iam/user:User")}
-        assert users == {f"prod-{g.identity}" for g in isolation.OBJECT_STORE_GRANTS}
+        assert users == {f"prod-{g.identity}" for g in cat.OBJECT_STORE_GRANTS}
         assert len(run.mocks.of_type("aws:iam/accessKey:AccessKey")) == len(users)
         policies = [r.inputs["policy"] for r in run.mocks.of_type("aws:iam/userPolicy:UserPolicy")]
         assert sorted(p.count("/artifacts/*") for p in policies) == [0, 0, 1, 1]
         # egress to the managed endpoints is opened for the coordinator only
-        netpol = _by_name(run, NETPOL)["seamless-coordinator-allow"].inputs["spec"]
-        external = {
-            p["port"]
-            for rule in netpol["egress"]
-            if "ipBlock" in rule["to"][0]
-            for p in rule["ports"]
-        }
-        assert external == {443, 8812}
+        assert _external_egress(run, "seamless-coordinator") == {443, 8812}
 
     return _checked(run, check)
 
@@ -584,13 +600,6 @@ def test_prod_external_kafka_and_redis_drop_their_services() -> pulumi.Output[An
         )
         assert doc["gateway"]["controlbus_brokers"] == ["kafka-1.example:9093"]
         assert _host(doc["gateway"]["redis_dsn"]) == "redis.managed.example"
-        netpol = _by_name(run, NETPOL)["gateway-allow"].inputs["spec"]
-        external = {
-            p["port"]
-            for rule in netpol["egress"]
-            if "ipBlock" in rule["to"][0]
-            for p in rule["ports"]
-        }
-        assert external == {6380, 9093}
+        assert _external_egress(run, "gateway") == {6380, 9093}
 
     return _checked(run, check)

@@ -1,22 +1,74 @@
-"""The Docker platform under Pulumi's mock engine: files reach read-only containers without
-an upload into them (dockerd refuses those), and the partial stack leaves QMTL out.
+"""infra/platforms/docker.py: the pure helpers on catalog entries, and the platform under
+Pulumi's mock engine: files reach read-only containers without an upload into them (dockerd
+refuses those), and the partial stack leaves QMTL out.
 
 tests/engine/docker runs the same declarations on a real dockerd."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from urllib.parse import urlsplit
 
 import pulumi
 import pytest
 
+from infra.catalog import Catalog
+from infra.platforms.docker import dependency_order, files_dirs, healthcheck
 from infra.stack_config import StackConfigError, parse_stack_config
-from tests.infra.harness import ProgramRun, run_program, stack_file_config
+from tests.infra.harness import ProgramRun, run_program, stack_catalog, stack_file_config
 
 pytestmark = pytest.mark.infra
 
 CONTAINER = "docker:index/container:Container"
+
+
+# --- the helpers ---------------------------------------------------------------------------
+
+
+def test_files_land_in_one_volume_per_directory_no_data_volume_holds() -> None:
+    cat = stack_catalog("dev")
+    # the coordinator's settings and tokens share one directory
+    assert files_dirs(cat.get("seamless-coordinator")) == ["/run/secrets/seamless"]
+    # QuestDB's server.conf lives under its data volume: no files volume
+    assert files_dirs(cat.get("questdb")) == []
+    # redpanda's bootstrap file and its users' secrets: two directories
+    assert files_dirs(cat.get("controlbus")) == ["/etc/redpanda", "/run/secrets/controlbus"]
+
+
+def test_the_health_check_is_the_readiness_probe_as_a_command() -> None:
+    svc = stack_catalog("dev").get("gateway")
+    check = healthcheck(svc)
+    assert check.tests == list(svc.docker_health)
+    assert (check.interval, check.timeout, check.retries, check.start_period) == (
+        "10s",
+        "5s",
+        6,
+        "10s",
+    )
+
+
+def test_services_start_after_the_ones_they_dial() -> None:
+    order = [s.name for s in dependency_order(stack_catalog("dev"))]
+    assert order.index("redis") < order.index("gateway")
+    assert order.index("worldservice") < order.index("gateway")
+    assert order.index("minio") < order.index("seamless-coordinator")
+
+
+def test_a_dependency_cycle_is_refused() -> None:
+    cat = stack_catalog("partial")
+    redis = dataclasses.replace(cat.get("redis"), connects_to=("seamless-coordinator",))
+    cyclic = Catalog(
+        cat.config,
+        tuple(redis if s.name == "redis" else s for s in cat),
+        cat.endpoints,
+        cat.sdk_section,
+    )
+    with pytest.raises(ValueError, match="dependency cycle among services"):
+        dependency_order(cyclic)
+
+
+# --- the platform under mocks --------------------------------------------------------------
 
 
 def _under(path: str, directory: str) -> bool:

@@ -1,5 +1,6 @@
 """The bundle's isolation config proven on real servers: the generated Redis ACL file loaded
-by a real redis-server, and the MinIO users and policies applied to a real MinIO."""
+by a real redis-server, the MinIO users and policies applied to a real MinIO, and the
+IAM policy documents linted by parliament."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import parliament
 import pytest
 import redis
 from botocore.client import Config
@@ -16,12 +18,12 @@ from botocore.exceptions import ClientError
 from minio.credentials import StaticProvider
 from minio.minioadmin import MinioAdmin
 
-from infra import isolation
+from infra import catalog, isolation
 from lab.servers import MinioServer, RedisServer
 
 pytestmark = pytest.mark.infra
 
-PASSWORDS = {g.user: f"{g.user}-password-0123456789" for g in isolation.REDIS_GRANTS}
+PASSWORDS = {g.user: f"{g.user}-password-0123456789" for g in catalog.REDIS_GRANTS}
 ADMIN_PASSWORD = "admin-password-0123456789"
 
 
@@ -35,7 +37,7 @@ class AclRedisServer(RedisServer):
 @pytest.fixture(scope="module")
 def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedisServer]:
     workdir = tmp_path_factory.mktemp("acl-redis")
-    acl = isolation.redis_acl_file(isolation.REDIS_GRANTS, PASSWORDS, ADMIN_PASSWORD)
+    acl = isolation.redis_acl_file(catalog.REDIS_GRANTS, PASSWORDS, ADMIN_PASSWORD)
     (workdir / "users.acl").write_text(acl)
     assert all(p not in acl for p in PASSWORDS.values())  # only hashes in the file
     with AclRedisServer(workdir=Path(workdir)) as server:
@@ -46,7 +48,7 @@ def _client(server: RedisServer, user: str, password: str, db: int = 0) -> redis
     return redis.Redis(host=server.host, port=server.port, username=user, password=password, db=db)
 
 
-@pytest.mark.parametrize("grant", isolation.REDIS_GRANTS, ids=lambda g: g.user)
+@pytest.mark.parametrize("grant", catalog.REDIS_GRANTS, ids=lambda g: g.user)
 def test_redis_user_touches_only_its_own_prefix(
     acl_redis: AclRedisServer, grant: isolation.RedisGrant
 ) -> None:
@@ -54,7 +56,7 @@ def test_redis_user_touches_only_its_own_prefix(
     own = f"{grant.key_prefix}:probe"
     assert client.set(own, "1") and client.get(own) == b"1"
     client.delete(own)
-    for other in isolation.REDIS_GRANTS:
+    for other in catalog.REDIS_GRANTS:
         if other.key_prefix == grant.key_prefix:
             continue
         with pytest.raises(redis.exceptions.NoPermissionError):
@@ -109,7 +111,7 @@ def minio_identities(minio_server: MinioServer) -> dict[str, str]:
         if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
     secrets: dict[str, str] = {}
-    for grant in isolation.OBJECT_STORE_GRANTS:
+    for grant in catalog.OBJECT_STORE_GRANTS:
         secret = f"{grant.identity}-secret-0123456789"
         admin.user_add(grant.identity, secret)
         policy_name = f"{grant.identity}-own-prefix"
@@ -119,7 +121,7 @@ def minio_identities(minio_server: MinioServer) -> dict[str, str]:
     return secrets
 
 
-@pytest.mark.parametrize("grant", isolation.OBJECT_STORE_GRANTS, ids=lambda g: g.identity)
+@pytest.mark.parametrize("grant", catalog.OBJECT_STORE_GRANTS, ids=lambda g: g.identity)
 def test_minio_identity_writes_only_its_own_prefix(
     minio_server: MinioServer, minio_identities: dict[str, str], grant: isolation.ObjectStoreGrant
 ) -> None:
@@ -129,7 +131,7 @@ def test_minio_identity_writes_only_its_own_prefix(
     assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"ok"
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=grant.prefix)
     assert any(o["Key"] == key for o in listed.get("Contents", []))
-    other_prefixes = {g.prefix for g in isolation.OBJECT_STORE_GRANTS} - {grant.prefix}
+    other_prefixes = {g.prefix for g in catalog.OBJECT_STORE_GRANTS} - {grant.prefix}
     for prefix in [*sorted(other_prefixes), "", "elsewhere/"]:
         with pytest.raises(ClientError) as denied:
             s3.put_object(Bucket=BUCKET, Key=f"{prefix}intruder.bin", Body=io.BytesIO(b"x"))
@@ -143,5 +145,12 @@ def test_minio_identity_writes_only_its_own_prefix(
 
 
 def test_policy_documents_are_the_ones_the_bundle_declares() -> None:
-    doc = json.loads(isolation.object_store_policy_json(BUCKET, isolation.OBJECT_STORE_GRANTS[0]))
+    doc = json.loads(isolation.object_store_policy_json(BUCKET, catalog.OBJECT_STORE_GRANTS[0]))
     assert doc["Statement"][1]["Resource"] == [f"arn:aws:s3:::{BUCKET}/artifacts/*"]
+
+
+def test_iam_policies_pass_parliament() -> None:
+    for grant in catalog.OBJECT_STORE_GRANTS:
+        doc = isolation.object_store_policy_json("qmtl-seamless", grant)
+        findings = parliament.analyze_policy_string(doc).findings
+        assert findings == [], (grant.identity, [str(f) for f in findings])

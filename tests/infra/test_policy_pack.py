@@ -1,14 +1,17 @@
-"""The policy pack's rules on good and bad resources (called directly: no Pulumi CLI here)."""
+"""The policy pack's rules on good and bad resources, and its verdict on the real dev and prod
+stacks (called directly: no Pulumi CLI here)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import pulumi
 import pytest
 from seamless_policies import (
     StackResource,
     bucket_has_public_access_block,
+    check_all,
     limits_on_every_container,
     network_policy_in_prod,
     no_latest_in_prod,
@@ -16,6 +19,8 @@ from seamless_policies import (
     no_public_bucket,
     probes_present,
 )
+
+from tests.infra.harness import run_program, stack_file_config
 
 pytestmark = pytest.mark.infra
 
@@ -172,3 +177,18 @@ def test_a_never_started_docker_container_needs_no_health_check() -> None:
     assert probes_present(DOCKER_CONTAINER, {"name": "redis"}) == [
         "container 'redis' has no health check"
     ]
+
+
+@pytest.mark.parametrize("stack", ["prod", "dev"])
+@pulumi.runtime.test
+def test_policy_pack_passes_the_real_stack(stack: str) -> pulumi.Output[Any]:
+    run = run_program(stack, stack_file_config(stack))
+
+    def check(_: Any) -> None:
+        urn = f"urn:pulumi:{stack}::seamless-stack::{{}}::{{}}"
+        resources = [
+            StackResource(r.typ, r.inputs, urn.format(r.typ, r.name)) for r in run.mocks.resources
+        ]
+        assert check_all(resources) == {}
+
+    return run.bundle.settled().apply(check)
