@@ -51,7 +51,6 @@ from lab.coordinator_process import CoordinatorServer
 from lab.redis_topologies import RedisClusterSet
 from lab.servers import RedisServer
 
-
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -283,17 +282,25 @@ def matrix(args: argparse.Namespace) -> None:
         cluster_pids = [member.pid for member in cluster.members]
         raw = uvloop.run(
             baseline(
-                single.url, args.workers, args.cycles, run_id, "raw EVALSHA, one Redis",
+                single.url,
+                args.workers,
+                args.cycles,
+                run_id,
+                "raw EVALSHA, one Redis",
                 single_pids,
             )
-        )  # fmt: skip
+        )
         rows.append(raw)
         rows.append(
             uvloop.run(
                 baseline(
-                    cluster.url, args.workers, args.cycles, run_id + "c", "raw EVALSHA, cluster",
+                    cluster.url,
+                    args.workers,
+                    args.cycles,
+                    run_id + "c",
+                    "raw EVALSHA, cluster",
                     cluster_pids,
-                )  # fmt: skip
+                )
             )
         )
         for name, url, pids in (
