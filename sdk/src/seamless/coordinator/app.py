@@ -48,6 +48,7 @@ from seamless.coordinator.guard import Caller, GuardMiddleware
 from seamless.coordinator.ledger import LedgerWriter
 from seamless.coordinator.logs import get_logger
 from seamless.coordinator.metrics import CoordinatorMetrics
+from seamless.coordinator.pipelined import PipelinedConnection
 from seamless.coordinator.settings import OPERATOR, WORKER, CoordinatorSettings
 from seamless.coordinator.store import (
     Finished,
@@ -112,6 +113,7 @@ class Service:
         self.log = get_logger()
         self.events = LeaseEvents(metrics, self.log, settings.coordinator_id)
         self.redis: Redis | RedisCluster | None = None
+        self.pipelined: PipelinedConnection | None = None
         self._store: LeaseStore | None = None
         self.ledger: LedgerWriter | None = None
         self.ready = False
@@ -125,8 +127,9 @@ class Service:
 
     def open(self, redis: Redis | RedisCluster | None = None) -> None:
         s = self.settings
+        target = redis_dsn.parse(s.redis_dsn)
         self.redis = redis or redis_dsn.connect(
-            redis_dsn.parse(s.redis_dsn),
+            target,
             decode_responses=True,
             socket_timeout=2.0,
             socket_connect_timeout=2.0,
@@ -144,6 +147,12 @@ class Service:
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
             socket_keepalive=True,
         )
+        if redis is None and target.topology == "single" and s.redis_min_replicas <= 0:
+            # One Redis: the lease scripts of concurrent requests share one connection,
+            # pipelined (pipelined.py); a cluster routes by slot, Sentinel and WAIT stay
+            # on the client.
+            assert isinstance(self.redis, Redis)
+            self.pipelined = PipelinedConnection(self.redis.connection_pool)
         self._store = LeaseStore(
             self.redis,
             prefix=s.key_prefix,
@@ -153,6 +162,7 @@ class Service:
             partitions=s.redis_partitions,
             min_replicas=s.redis_min_replicas,
             replica_timeout_ms=s.redis_replica_timeout_ms,
+            pipelined=self.pipelined,
         )
         if s.questdb_dsn:
             self.ledger = LedgerWriter(
@@ -169,6 +179,8 @@ class Service:
         self.ready = False
         if self.ledger is not None:
             await self.ledger.stop()
+        if self.pipelined is not None:
+            await self.pipelined.aclose()
         if self.redis is not None:
             await self.redis.aclose()
 
