@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from seamless.coordinator import errors, redis_dsn
 from seamless.coordinator import routes as r
@@ -227,6 +228,20 @@ def _shown_to(info: LeaseInfo, caller: Caller) -> LeaseInfo:
     return info
 
 
+class CoordinatorApp(FastAPI):
+    """FastAPI with the guard and the hot routes' fast path (`front`) in front of FastAPI's
+    own middleware (server errors, telemetry, its body limit): every request passes the
+    guard first, and a hot lease route is answered without entering FastAPI at all. An
+    error escaping a hot handler reaches uvicorn, which answers 500 and logs it, as
+    FastAPI's server-error layer did."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.front(stack) if self.front is not None else stack
+
+
 def _fastapi_endpoint(route: r.Route, handler: Handler) -> Callable[..., Awaitable[Response]]:
     """The FastAPI endpoint of a hot lease route: validates `route.body` as FastAPI does and
     runs the same handler the fast path runs."""
@@ -288,7 +303,7 @@ def create_app(
                 metrics_server.shutdown()
             svc.log.info("coordinator.stopped")
 
-    app = FastAPI(
+    app = CoordinatorApp(
         title="seamless-coordinator",
         version="1.0",
         description="Distributed backfill leases with fencing tokens, wire-compatible with "
@@ -543,18 +558,21 @@ def create_app(
         for route in r.HOT_ROUTES
         if route.body is not None
     }
-    app.add_middleware(
-        FastLeaseRoutes,
-        routes=fast_routes,
-        on_invalid=errors.invalid_input,
-        on_store_error=svc.store_error,
-    )
-    app.add_middleware(
-        GuardMiddleware,
-        tokens=settings.tokens,
-        roles={client: settings.roles_of(client) for client in settings.tokens},
-        metrics=metrics,
-    )
+
+    def front(stack: ASGIApp) -> ASGIApp:
+        return GuardMiddleware(
+            FastLeaseRoutes(
+                stack,
+                routes=fast_routes,
+                on_invalid=errors.invalid_input,
+                on_store_error=svc.store_error,
+            ),
+            tokens=settings.tokens,
+            roles={client: settings.roles_of(client) for client in settings.tokens},
+            metrics=metrics,
+        )
+
+    app.front = front
     return app
 
 

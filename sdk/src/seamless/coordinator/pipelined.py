@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
 Call = tuple[list[bytes], "asyncio.Future[Any]"]
@@ -103,18 +105,25 @@ class PipelinedConnection:
         except Exception as exc:  # redis-py disconnected already; fail the whole batch
             self._fail(batch, exc)
             return
-        for index, (_, future) in enumerate(batch):
-            try:
-                reply = await connection.read_response()
-            except ResponseError as exc:  # this call's own error reply; the batch goes on
-                if not future.done():
-                    future.set_exception(exc)
-            except Exception as exc:  # the connection is gone (redis-py disconnected it)
-                self._fail(batch[index:], exc)
-                return
-            else:
-                if not future.done():
-                    future.set_result(reply)
+        answered = 0
+        try:
+            # One deadline for the batch's replies, `socket_timeout` as each read had; a
+            # read cut short disconnects (redis-py does on any error while reading).
+            async with asyncio.timeout(connection.socket_timeout):
+                for _, future in batch:
+                    try:
+                        reply = await connection.read_response(timeout=math.inf)
+                    except ResponseError as exc:  # its own error reply; the batch goes on
+                        if not future.done():
+                            future.set_exception(exc)
+                    else:
+                        if not future.done():
+                            future.set_result(reply)
+                    answered += 1
+        except TimeoutError:
+            self._fail(batch[answered:], RedisTimeoutError("Timeout reading from Redis"))
+        except Exception as exc:  # the connection is gone (redis-py disconnected it)
+            self._fail(batch[answered:], exc)
 
     async def _drop_if_stale(self) -> None:
         """Disconnect a connection the server closed (a Redis restart) or that has bytes no
