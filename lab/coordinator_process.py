@@ -65,12 +65,6 @@ class CoordinatorServer(LocalServer):
         return f"http://{self.host}:{self.metrics_port}/metrics"
 
     @property
-    def pid(self) -> int:
-        """The serving process's id (to read its memory use)."""
-        assert self._executor is not None and self._executor.process is not None, "not running"
-        return self._executor.process.pid
-
-    @property
     def token(self) -> str:
         """The first client's bearer token."""
         return next(iter(self.tokens.values()))

@@ -114,6 +114,12 @@ class LocalServer(ABC):
     def running(self) -> bool:
         return self._executor is not None and self._executor.running()
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (to read its memory use or CPU time)."""
+        assert self._executor is not None and self._executor.process is not None, "not running"
+        return self._executor.process.pid
+
     def start(self) -> Self:
         for attempt in range(1, _START_ATTEMPTS + 1):
             try:

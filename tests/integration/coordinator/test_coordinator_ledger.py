@@ -59,9 +59,11 @@ async def test_completed_and_failed_shards_land_in_questdb(
 
         async def landed() -> bool:
             rows = await asyncio.to_thread(ledger_rows, questdb_server.pg_dsn, table)
-            return len(rows) == 2
+            # The writer counts a batch once its INSERT has returned, which can be after
+            # another connection already sees the rows.
+            return len(rows) == 2 and live.metric("seamless_coordinator_ledger_written_total") == 2
 
-        await wait_until(landed, timeout=60, what="two ledger rows in QuestDB")
+        await wait_until(landed, timeout=60, what="two ledger rows in QuestDB, counted")
         assert live.metric("seamless_coordinator_ledger_written_total") == 2.0
 
     rows = ledger_rows(questdb_server.pg_dsn, table)

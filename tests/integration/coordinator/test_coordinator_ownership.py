@@ -19,6 +19,7 @@ from coordinator_testkit import (
     ALL_REDIS_TOPOLOGIES,
     AS_OPERATOR,
     AS_OTHER_CLIENT,
+    AppFactory,
     LiveApp,
     wait_until,
 )
@@ -106,21 +107,24 @@ async def test_another_clients_wrong_token_is_stale_as_before(
     assert await _record(live) == before
 
 
-async def test_an_expired_lease_is_still_not_another_clients(live: LiveApp) -> None:
-    lease = await _claim(live, lease_ms=100)
+async def test_an_expired_lease_is_still_not_another_clients(make_app: AppFactory) -> None:
+    # No sweep after start-up: only the requests below may note the expiry (a sweep racing
+    # them would move the key between the index reads).
+    async with make_app(sweep_interval_ms=60_000) as live:
+        lease = await _claim(live, lease_ms=100)
 
-    async def ran_out() -> bool:
-        return (await live.client.get(f"/v1/leases/{KEY}")).json()["state"] == "free"
+        async def ran_out() -> bool:
+            return (await live.client.get(f"/v1/leases/{KEY}")).json()["state"] == "free"
 
-    await wait_until(ran_out, what="the 100 ms lease to run out")
-    before = await _record(live)
-    response = await live.client.post(
-        "/v1/leases/complete", json=_body("complete", lease["token"]), headers=AS_OTHER_CLIENT
-    )
-    assert response.status_code == 403 and response.json()["error"] == "not_owner"
-    assert await _record(live) == before  # no expiry noted by another client's request
-    mine = await live.client.post("/v1/leases/complete", json=_body("complete", lease["token"]))
-    assert mine.status_code == 409 and mine.json()["reason"] == "stale"  # the owner: expired
+        await wait_until(ran_out, what="the 100 ms lease to run out")
+        before = await _record(live)
+        response = await live.client.post(
+            "/v1/leases/complete", json=_body("complete", lease["token"]), headers=AS_OTHER_CLIENT
+        )
+        assert response.status_code == 403 and response.json()["error"] == "not_owner"
+        assert await _record(live) == before  # no expiry noted by another client's request
+        mine = await live.client.post("/v1/leases/complete", json=_body("complete", lease["token"]))
+        assert mine.status_code == 409 and mine.json()["reason"] == "stale"  # the owner: expired
 
 
 async def test_another_clients_replay_of_a_fail_is_403(live: LiveApp) -> None:

@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from seamless.coordinator import errors, redis_dsn
 from seamless.coordinator import routes as r
@@ -48,6 +49,7 @@ from seamless.coordinator.guard import Caller, GuardMiddleware
 from seamless.coordinator.ledger import LedgerWriter
 from seamless.coordinator.logs import get_logger
 from seamless.coordinator.metrics import CoordinatorMetrics
+from seamless.coordinator.pipelined import PipelinedConnection
 from seamless.coordinator.settings import OPERATOR, WORKER, CoordinatorSettings
 from seamless.coordinator.store import (
     Finished,
@@ -112,6 +114,7 @@ class Service:
         self.log = get_logger()
         self.events = LeaseEvents(metrics, self.log, settings.coordinator_id)
         self.redis: Redis | RedisCluster | None = None
+        self.pipelined: PipelinedConnection | None = None
         self._store: LeaseStore | None = None
         self.ledger: LedgerWriter | None = None
         self.ready = False
@@ -125,8 +128,9 @@ class Service:
 
     def open(self, redis: Redis | RedisCluster | None = None) -> None:
         s = self.settings
+        target = redis_dsn.parse(s.redis_dsn)
         self.redis = redis or redis_dsn.connect(
-            redis_dsn.parse(s.redis_dsn),
+            target,
             decode_responses=True,
             socket_timeout=2.0,
             socket_connect_timeout=2.0,
@@ -144,6 +148,12 @@ class Service:
             maint_notifications_config=MaintNotificationsConfig(enabled=False),
             socket_keepalive=True,
         )
+        if redis is None and target.topology == "single" and s.redis_min_replicas <= 0:
+            # One Redis: the lease scripts of concurrent requests share one connection,
+            # pipelined (pipelined.py); a cluster routes by slot, Sentinel and WAIT stay
+            # on the client.
+            assert isinstance(self.redis, Redis)
+            self.pipelined = PipelinedConnection(self.redis.connection_pool)
         self._store = LeaseStore(
             self.redis,
             prefix=s.key_prefix,
@@ -153,6 +163,7 @@ class Service:
             partitions=s.redis_partitions,
             min_replicas=s.redis_min_replicas,
             replica_timeout_ms=s.redis_replica_timeout_ms,
+            pipelined=self.pipelined,
         )
         if s.questdb_dsn:
             self.ledger = LedgerWriter(
@@ -169,6 +180,8 @@ class Service:
         self.ready = False
         if self.ledger is not None:
             await self.ledger.stop()
+        if self.pipelined is not None:
+            await self.pipelined.aclose()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -213,6 +226,20 @@ def _shown_to(info: LeaseInfo, caller: Caller) -> LeaseInfo:
     if info.state == "held" and info.token is not None and info.client != caller.client:
         return info.model_copy(update={"token": None})
     return info
+
+
+class CoordinatorApp(FastAPI):
+    """FastAPI with the guard and the hot routes' fast path (`front`) in front of FastAPI's
+    own middleware (server errors, telemetry, its body limit): every request passes the
+    guard first, and a hot lease route is answered without entering FastAPI at all. An
+    error escaping a hot handler reaches uvicorn, which answers 500 and logs it, as
+    FastAPI's server-error layer did."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return self.front(stack) if self.front is not None else stack
 
 
 def _fastapi_endpoint(route: r.Route, handler: Handler) -> Callable[..., Awaitable[Response]]:
@@ -276,7 +303,7 @@ def create_app(
                 metrics_server.shutdown()
             svc.log.info("coordinator.stopped")
 
-    app = FastAPI(
+    app = CoordinatorApp(
         title="seamless-coordinator",
         version="1.0",
         description="Distributed backfill leases with fencing tokens, wire-compatible with "
@@ -531,18 +558,21 @@ def create_app(
         for route in r.HOT_ROUTES
         if route.body is not None
     }
-    app.add_middleware(
-        FastLeaseRoutes,
-        routes=fast_routes,
-        on_invalid=errors.invalid_input,
-        on_store_error=svc.store_error,
-    )
-    app.add_middleware(
-        GuardMiddleware,
-        tokens=settings.tokens,
-        roles={client: settings.roles_of(client) for client in settings.tokens},
-        metrics=metrics,
-    )
+
+    def front(stack: ASGIApp) -> ASGIApp:
+        return GuardMiddleware(
+            FastLeaseRoutes(
+                stack,
+                routes=fast_routes,
+                on_invalid=errors.invalid_input,
+                on_store_error=svc.store_error,
+            ),
+            tokens=settings.tokens,
+            roles={client: settings.roles_of(client) for client in settings.tokens},
+            metrics=metrics,
+        )
+
+    app.front = front
     return app
 
 

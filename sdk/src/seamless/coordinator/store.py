@@ -93,6 +93,7 @@ from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
+from seamless.coordinator.pipelined import PipelinedConnection
 from seamless.coordinator.scripts import LeaseScripts
 from seamless.protocol import LeaseInfo, LeaseState
 
@@ -290,8 +291,13 @@ class LeaseStore:
         partitions: int = DEFAULT_PARTITIONS,
         min_replicas: int = 0,
         replica_timeout_ms: int = 1000,
+        pipelined: PipelinedConnection | None = None,
     ) -> None:
         self.redis = redis
+        # The scripts' calls on one pipelined connection (see pipelined.py); None: through
+        # the redis-py client, one command each. Not with `min_replicas`, whose WAIT would
+        # hold up every call queued behind it.
+        self.pipelined = pipelined if min_replicas <= 0 else None
         self.keys = KeySpace(prefix, partitions)
         self.max_attempts = max_attempts
         self.rate_limit = rate_limit
@@ -311,10 +317,21 @@ class LeaseStore:
         """KEYS of a lease script: the lease hash and its partition's three indexes."""
         return [self.keys.lease(key), *self.keys.indexes(self.keys.partition(key))]
 
+    async def _call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """Run a script once, on the pipelined connection when there is one."""
+        if self.pipelined is None:
+            return await script(keys=keys, args=args)
+        try:
+            return await self.pipelined.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # The script cache is empty (a restart): load it and run again, as redis-py does.
+            script.sha = await self.redis.script_load(script.script)
+            return await self.pipelined.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+
     async def _run(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
         """Run a state-changing script; with `min_replicas`, wait for the replicas too."""
         if self.min_replicas <= 0:
-            return await script(keys=keys, args=args)
+            return await self._call(script, keys, args)
         # WAIT counts the writes of its own connection: one pipeline keeps both on one.
         for attempt in (1, 2):
             try:
@@ -340,7 +357,7 @@ class LeaseStore:
         if self.rate_limit <= 0:
             return None
         wait = int(
-            await self.scripts.ratelimit(keys=[self.keys.rate(identity)], args=[self.rate_limit])
+            await self._call(self.scripts.ratelimit, [self.keys.rate(identity)], [self.rate_limit])
         )
         return RateLimited(wait) if wait > 0 else None
 
