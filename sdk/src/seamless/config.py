@@ -41,6 +41,8 @@ ENV_VARS: Mapping[str, str] = {
     "questdb_dsn": "QMTL_SEAMLESS_QUESTDB_DSN",
     "artifact_endpoint": "QMTL_SEAMLESS_ARTIFACT_ENDPOINT",
     "artifact_bucket": "QMTL_SEAMLESS_ARTIFACT_BUCKET",
+    "artifact_access_key": "QMTL_SEAMLESS_ARTIFACT_ACCESS_KEY",
+    "artifact_secret_key": "QMTL_SEAMLESS_ARTIFACT_SECRET_KEY",
     "artifacts_enabled": "QMTL_SEAMLESS_ARTIFACTS",
     "artifact_dir": "QMTL_SEAMLESS_ARTIFACT_DIR",
     "fingerprint_mode": "QMTL_SEAMLESS_FP_MODE",
@@ -65,7 +67,9 @@ ENV_VARS: Mapping[str, str] = {
 ENV_PREFIX = "QMTL_SEAMLESS_"
 
 # Values never echoed back in messages.
-SECRET_KEYS: frozenset[str] = frozenset({"coordinator_token"})
+SECRET_KEYS: frozenset[str] = frozenset(
+    {"coordinator_token", "artifact_access_key", "artifact_secret_key"}
+)
 
 # The valid form of each key, quoted in every error about it.
 EXPECTED: Mapping[str, str] = {
@@ -81,6 +85,8 @@ EXPECTED: Mapping[str, str] = {
         "an S3 bucket name: 3-63 chars of a-z, 0-9, '.' and '-', starting and ending "
         "with a letter or digit, e.g. seamless-artifacts"
     ),
+    "artifact_access_key": "a non-empty string (the object store access key of this client)",
+    "artifact_secret_key": "a non-empty string (the object store secret key of this client)",
     "artifacts_enabled": "a boolean (true/false; env: 1/0)",
     "artifact_dir": "a filesystem path, e.g. /var/lib/qmtl/seamless-artifacts",
     "fingerprint_mode": "one of " + ", ".join(repr(m) for m in FINGERPRINT_MODES),
@@ -186,6 +192,14 @@ class SeamlessConfig(BaseModel):
     questdb_dsn: str | None = None
     artifact_endpoint: str | None = None
     artifact_bucket: str | None = None
+    # The client's own object-store keys (the bundle's `sdkConfig` output carries them);
+    # unset: ARTIFACT_ACCESS_KEY / ARTIFACT_SECRET_KEY, else boto3's own chain.
+    artifact_access_key: SecretStr | None = Field(
+        default=None, min_length=1, max_length=MAX_TEXT_LENGTH
+    )
+    artifact_secret_key: SecretStr | None = Field(
+        default=None, min_length=1, max_length=MAX_TEXT_LENGTH
+    )
     artifacts_enabled: bool = False
     artifact_dir: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_LENGTH)
     fingerprint_mode: Literal["canonical", "legacy"] = "canonical"

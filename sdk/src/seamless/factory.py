@@ -247,7 +247,8 @@ def artifact_publisher(
     cfg: SeamlessConfig, metrics: SeamlessMetrics, env: Mapping[str, str] | None
 ) -> ArtifactPublisher | None:
     """The publisher when ``artifacts_enabled`` and ``publish_fingerprint``; credentials
-    from ``ARTIFACT_ACCESS_KEY``/``ARTIFACT_SECRET_KEY`` (else boto3's own chain)."""
+    from ``artifact_access_key``/``artifact_secret_key``, else ``ARTIFACT_ACCESS_KEY``/
+    ``ARTIFACT_SECRET_KEY`` (else boto3's own chain)."""
     if not (cfg.artifacts_enabled and cfg.publish_fingerprint):
         return None
     if cfg.artifact_bucket is None:
@@ -259,6 +260,9 @@ def artifact_publisher(
         )
     values = os.environ if env is None else env
     access, secret = (values.get(name) for name in ARTIFACT_KEY_ENV)
+    if cfg.artifact_access_key is not None and cfg.artifact_secret_key is not None:
+        access = cfg.artifact_access_key.get_secret_value()
+        secret = cfg.artifact_secret_key.get_secret_value()
     s3 = s3_client(cfg.artifact_endpoint, access, secret)
     return ArtifactPublisher(s3, cfg.artifact_bucket, metrics=metrics)
 

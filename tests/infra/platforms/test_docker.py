@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pytest
+from seamless.config import load_section
 
 from infra.catalog import Catalog
 from infra.platforms.docker import dependency_order, files_dirs, healthcheck
@@ -136,6 +137,11 @@ def test_partial_stack_runs_the_seed_services_on_local_images() -> pulumi.Output
             assert urlsplit(host[key]).hostname == "127.0.0.1", (key, host[key])
         # the SDK reads QuestDB over the PG wire: the DSN carries its credentials
         assert urlsplit(host["questdb_dsn"]).password, "questdb_dsn without credentials"
+        # the SDK takes the section as exported (found on the real engine: it refused the
+        # artifact keys as unknown), and publishes artifacts with the client's own keys
+        settings = load_section(host, env={}).settings
+        assert settings.artifact_access_key is not None
+        assert settings.artifact_access_key.get_secret_value() == host["artifact_access_key"]
 
     return pulumi.Output.from_input(outputs()).apply(check)
 

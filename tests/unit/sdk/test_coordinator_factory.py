@@ -76,3 +76,35 @@ async def test_prod_unreachable_fails_after_bounded_retries(closed_port: int) ->
     failures = [entry for entry in logs if entry["event"] == "seamless.coordinator.health_failed"]
     assert [entry["attempt"] for entry in failures] == [1, 2, 3]
     assert elapsed >= 0.2  # two waits of 0.1 s between three attempts
+
+
+def test_artifact_keys_of_the_config_win_over_the_environment() -> None:
+    """The bundle's `sdkConfig` carries the client's own object-store keys: the publisher
+    signs with them (the ARTIFACT_* variables are the fallback)."""
+    from prometheus_client import CollectorRegistry
+    from seamless.factory import artifact_publisher
+    from seamless.metrics import SeamlessMetrics
+
+    section = {
+        "artifacts_enabled": True,
+        "artifact_bucket": "qmtl-seamless",
+        "artifact_endpoint": "http://127.0.0.1:9",
+        "artifact_access_key": "seamless-sdk",
+        "artifact_secret_key": "sdk-secret-0123",
+    }
+    env = {"ARTIFACT_ACCESS_KEY": "from-env", "ARTIFACT_SECRET_KEY": "env-secret"}
+    metrics = SeamlessMetrics(CollectorRegistry())
+    loaded = load_section(section, env={})
+    assert "sdk-secret-0123" not in repr(loaded.settings)
+    publisher = artifact_publisher(loaded.settings, metrics, env)
+    assert publisher is not None
+    creds = publisher.s3._request_signer._credentials
+    assert (creds.access_key, creds.secret_key) == ("seamless-sdk", "sdk-secret-0123")
+    bare = {
+        k: v
+        for k, v in section.items()
+        if not k.startswith("artifact_") or k in ("artifact_bucket", "artifact_endpoint")
+    }
+    fallback = artifact_publisher(load_section(bare, env={}).settings, metrics, env)
+    assert fallback is not None
+    assert fallback.s3._request_signer._credentials.access_key == "from-env"

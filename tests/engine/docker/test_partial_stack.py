@@ -1,0 +1,270 @@
+"""The partial stack (coordinator, Redis, QuestDB, MinIO, Prometheus) on a real dockerd.
+
+The Pulumi docker and minio providers cannot be built here, so no engine runs this stack.
+What the engine would create is taken from the program itself: it runs under the recording
+mocks (tests/engine/docker/declarations.py, in a process of its own) and every declared
+`docker:*` object is created on the real daemon by lab/docker_stack.py with the recorded
+inputs (images from `Pulumi.partial.yaml`'s `images`, env, network aliases, volumes, files
+containers and their uploads, read-only roots, health checks, host ports on 127.0.0.1). The
+MinIO bucket, users and policies are applied as the minio provider would, through MinIO's
+admin API. Then every declared health check must pass within the time its own timings
+allow, an SDK built from the exported `hostSdkConfig` runs one fetch with backfill (rows
+checked in the containerised QuestDB, its artifacts in MinIO under the SDK's own key) and a
+lease claim/complete cycle runs against the coordinator with the exported token. Every
+container, volume and network is removed afterwards, also on failure, and a dockerd this
+test started is stopped again.
+
+Isolation: objects carry `seamless-test=<run id>` and a `-<run id>` name suffix; host names,
+aliases and host ports are as declared, so the declared 127.0.0.1 ports must be free.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+
+from images.build import Builder, build_stack, stack_images
+from infra.platforms.docker import dependency_order
+from lab.docker_engine import DockerEngine
+from lab.docker_stack import CONTAINER, IMAGE, DockerStack, health_deadline_s
+from tests.infra.harness import stack_catalog
+
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
+
+ROOT = Path(__file__).resolve().parents[3]
+STACK = "partial"
+INTERVAL = 60
+WINDOW_BARS = 120
+SHARDS = 3
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[DockerEngine]:
+    """The daemon that answers, or one started by scripts/docker-engine.sh and stopped again
+    at the end (only if this test started it)."""
+    eng = DockerEngine().start()
+    try:
+        yield eng
+    finally:
+        eng.stop()
+
+
+@pytest.fixture(scope="module")
+def images(engine: DockerEngine) -> Builder:
+    """Every image the stack file names, built locally unless cached by content hash."""
+    return build_stack(STACK, with_toxiproxy=False, builder=Builder(log=_log))
+
+
+@pytest.fixture(scope="module")
+def declared() -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.engine.docker.declarations", STACK],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return data
+
+
+def _host_ports(declared: dict[str, Any]) -> list[tuple[str, int]]:
+    return [
+        (p["ip"], int(p["external"]))
+        for r in declared["resources"]
+        if r["type"] == CONTAINER
+        for p in r["inputs"].get("ports") or []
+    ]
+
+
+@pytest.fixture(scope="module")
+def stack(engine: DockerEngine, images: Builder, declared: dict[str, Any]) -> Iterator[DockerStack]:
+    busy = []
+    for ip, port in _host_ports(declared):
+        with socket.socket() as sock:
+            if sock.connect_ex((ip, port)) == 0:
+                busy.append(f"{ip}:{port}")
+    assert not busy, f"declared host ports already in use: {busy}"
+    order = [[svc.name for svc in dependency_order(stack_catalog(STACK))]]
+    waves: list[list[str]] = []
+    done: set[str] = set()
+    catalog = stack_catalog(STACK)
+    for svc in order[0]:  # group into waves: a service after everything it dials
+        deps = set(catalog.get(svc).connects_to)
+        level = max((i for i, w in enumerate(waves) if deps & set(w)), default=-1) + 1
+        if level == len(waves):
+            waves.append([])
+        waves[level].append(svc)
+        done.add(svc)
+    real = DockerStack(declared["resources"], uuid.uuid4().hex[:8], waves, log=_log)
+
+    def after_wave(wave: list[str]) -> None:
+        if "minio" in wave:
+            real.apply_minio()
+
+    began = time.monotonic()
+    try:
+        real.create(after_wave=after_wave)
+        real.health_seconds["(all)"] = round(time.monotonic() - began, 1)
+        _log(f"docker-stack: healthy after {real.health_seconds}")
+        yield real
+    finally:
+        left = real.remove()
+        real.engine.close()
+        assert not left, f"left behind on the daemon: {left}"
+
+
+# --- the declarations ---------------------------------------------------------------------
+
+
+def test_images_are_the_stack_files_refs(images: Builder, declared: dict[str, Any]) -> None:
+    refs = stack_images(STACK)
+    used = {r["inputs"]["image"] for r in declared["resources"] if r["type"] == CONTAINER}
+    built = {r["inputs"]["imageName"] for r in declared["resources"] if r["type"] == IMAGE}
+    assert used | built <= set(refs.values()), (used | built) - set(refs.values())
+    assert {b.ref for b in images.results.values()} >= set(refs.values())
+
+
+def test_every_declared_health_check_passes(stack: DockerStack) -> None:
+    declared = stack.containers()
+    started = {n for n, c in declared.items() if c.get("start", True) is not False}
+    assert started == {"seamless-coordinator", "redis", "questdb", "minio", "prometheus"}
+    for name in started:
+        state = stack.engine.inspect(stack.created[name])
+        assert state["State"]["Health"]["Status"] == "healthy", name
+        assert stack.health_seconds[name] <= health_deadline_s(declared[name]["healthcheck"])
+        # host ports: only on 127.0.0.1, exactly as declared
+        published = {
+            (b["HostIp"], int(b["HostPort"]))
+            for bindings in (state["NetworkSettings"]["Ports"] or {}).values()
+            for b in bindings or []
+        }
+        want = {(p["ip"], int(p["external"])) for p in declared[name].get("ports") or []}
+        assert published == want and all(ip == "127.0.0.1" for ip, _ in published), name
+        assert state["HostConfig"]["ReadonlyRootfs"] is bool(declared[name].get("readOnly"))
+    # files containers carry the uploads and never run
+    for name in set(declared) - started:
+        assert stack.engine.inspect(stack.created[name])["State"]["Status"] == "created"
+
+
+# --- through the published ports ----------------------------------------------------------
+
+
+def test_lease_cycle_on_the_coordinator_with_its_token(
+    stack: DockerStack, declared: dict[str, Any]
+) -> None:
+    import asyncio
+
+    from seamless.config import load_section
+    from seamless.coordinator_client import CoordinatorClient, Granted
+
+    host = declared["outputs"]["hostSdkConfig"]["seamless"]
+    settings = load_section({**host, "seamless_worker_id": "engine-lease"}, env={}).settings
+
+    async def cycle() -> None:
+        async with CoordinatorClient.from_config(settings, env={}) as client:
+            await client.health(timeout=5)
+            key = f"engine-docker:{stack.run_id}:60:0"
+            outcome = await client.claim(key, 30_000)
+            assert isinstance(outcome, Granted), outcome
+            done = await client.complete(outcome.lease)
+            assert done is not None
+            info = await client.inspect(key)
+            assert info.state == "completed", info
+        # without the token the coordinator refuses
+        async with httpx.AsyncClient(base_url=str(settings.coordinator_url)) as raw:
+            refused = await raw.post(
+                "/v1/leases/claim", json={"key": key, "lease_ms": 1000, "holder": "x"}
+            )
+            assert refused.status_code == 401, refused.text
+
+    asyncio.run(cycle())
+
+
+def test_sdk_fetch_with_backfill_lands_in_questdb_and_minio(
+    stack: DockerStack, declared: dict[str, Any]
+) -> None:
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+    from seamless.backfill import BackfillConfig
+    from seamless.config import load_section
+    from seamless.coordinator_client import CoordinatorClient
+    from seamless.factory import ProviderSettings, create_provider
+    from seamless.fetcher import MemoryCallLog, SyntheticFetcher
+    from seamless.metrics import SeamlessMetrics
+    from seamless.provider import Strategy
+
+    host = declared["outputs"]["hostSdkConfig"]["seamless"]
+    node_id = f"engine-docker-{stack.run_id}"
+    grid = WINDOW_BARS * INTERVAL
+    start = 29_220 * grid
+    end = start + SHARDS * grid - INTERVAL
+    calls = MemoryCallLog()
+
+    async def fetch() -> tuple[int, Any, Any]:
+        config = load_section({**host, "seamless_worker_id": "engine-sdk"}, env={})
+        provider = await create_provider(
+            config,
+            fetcher=SyntheticFetcher(seed=7, call_log=calls),
+            settings=ProviderSettings(
+                strategy=Strategy.AUTO_BACKFILL,
+                backfill=BackfillConfig(window_bars=WINDOW_BARS, max_concurrent_requests=2),
+                metrics=SeamlessMetrics(CollectorRegistry()),
+            ),
+            env={},
+        )
+        try:
+            # dev profile: an unreachable coordinator would silently be the in-memory one
+            assert isinstance(provider.coordinator, CoordinatorClient)
+            result = await provider.fetch(start, end, node_id=node_id, interval=INTERVAL)
+            publisher = provider.publisher
+            assert publisher is not None
+            assert publisher.drain(30), "artifacts not published within 30 s"
+            assert publisher.failed == 0, publisher.last_error
+            return result.frame.height, result.metadata.backfill, provider.store.table  # type: ignore[attr-defined]
+        finally:
+            await provider.aclose()
+            if provider.coordinator is not None:
+                await provider.coordinator.aclose()  # type: ignore[attr-defined]
+            await provider.store.aclose()
+
+    height, report, table = asyncio.run(fetch())
+    bars = SHARDS * WINDOW_BARS
+    assert height == bars
+    assert report is not None and len(report.completed) == SHARDS
+    assert report.completion_ratio == pytest.approx(1.0)
+    fetched = {key[2] for key, n in calls.counts().items() if key[0] == node_id}
+    assert len(fetched) == SHARDS
+    # the rows are in the containerised QuestDB (over its published PG wire)
+    with psycopg.connect(host["questdb_dsn"], autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT count(), count_distinct(ts) FROM {table} WHERE node_id = %s", (node_id,)
+        ).fetchone()
+    assert row is not None and (int(row[0]), int(row[1])) == (bars, bars)
+    # the artifacts are in MinIO under the SDK's own prefix, read with the SDK's own key
+    from minio import Minio
+
+    parts = urlsplit(host["artifact_endpoint"])
+    s3 = Minio(
+        parts.netloc,
+        access_key=host["artifact_access_key"],
+        secret_key=host["artifact_secret_key"],
+        secure=parts.scheme == "https",
+    )
+    keys = [o.object_name for o in s3.list_objects(host["artifact_bucket"], "artifacts/", True)]
+    assert any(node_id in k for k in keys), keys[:20]
