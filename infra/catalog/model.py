@@ -123,6 +123,9 @@ class ServiceSpec:
     run_as_user: int = 10001
     read_only_root: bool = True
     scratch_paths: tuple[str, ...] = ("/tmp",)
+    # Files in its scratch paths are executed (a JVM extracting a JNI library to /tmp):
+    # Docker mounts tmpfs `noexec` unless told otherwise (Kubernetes' emptyDir does not).
+    scratch_exec: bool = False
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     build_context: str | None = None  # built from a Dockerfile instead of pulled

@@ -75,6 +75,9 @@ def build(ctx: BuildContext) -> ServiceSpec | None:
         volumes=(Volume("data", "/var/lib/questdb", 20 if ctx.prod else 5),),
         stateful=True,
         run_as_user=10001,
+        # QuestDB extracts its native library to java.io.tmpdir (/tmp) and maps it
+        # executable: found on dockerd, where it died with "failed to map segment".
+        scratch_exec=True,
         metrics_port=HEALTH,
         scheme="postgresql",
     )

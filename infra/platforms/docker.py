@@ -55,6 +55,12 @@ def files_dirs(svc: ServiceSpec) -> list[str]:
     return sorted(d for d in dirs if not any(o != d and _under(d, o) for o in dirs))
 
 
+def scratch_tmpfs_options(svc: ServiceSpec) -> str:
+    """Mount options of a scratch tmpfs: Docker's default adds `noexec`, which stays unless
+    the service executes files it writes there (`scratch_exec`)."""
+    return "rw,exec,size=256m" if svc.scratch_exec else "rw,noexec,nosuid,size=256m"
+
+
 def _slug(path: str) -> str:
     return path.strip("/").replace("/", "-").replace(".", "") or "root"
 
@@ -185,7 +191,7 @@ class DockerService(pulumi.ComponentResource):
                 command=[*svc.command, *svc.args] if (svc.command or svc.args) else None,
                 ports=ports,
                 volumes=mounts,
-                tmpfs={path: "rw,size=256m" for path in scratch},
+                tmpfs={path: scratch_tmpfs_options(svc) for path in scratch},
                 read_only=svc.read_only_root,
                 user=f"{svc.run_as_user}:{svc.run_as_user}",
                 memory=svc.resources.memory_limit_mi,

@@ -21,6 +21,7 @@ aliases and host ports are as declared, so the declared 127.0.0.1 ports must be 
 from __future__ import annotations
 
 import json
+import posixpath
 import socket
 import subprocess
 import sys
@@ -35,8 +36,8 @@ import httpx
 import psycopg
 import pytest
 
-from images.build import Builder, build_stack, stack_images
-from infra.platforms.docker import dependency_order
+from images.build import Builder, build_stack, docker_cli, stack_images
+from infra.platforms.docker import _under, dependency_order, files_dirs
 from lab.docker_engine import DockerEngine
 from lab.docker_stack import CONTAINER, IMAGE, DockerStack, health_deadline_s
 from tests.infra.harness import stack_catalog
@@ -137,6 +138,35 @@ def test_images_are_the_stack_files_refs(images: Builder, declared: dict[str, An
     built = {r["inputs"]["imageName"] for r in declared["resources"] if r["type"] == IMAGE}
     assert used | built <= set(refs.values()), (used | built) - set(refs.values())
     assert {b.ref for b in images.results.values()} >= set(refs.values())
+
+
+def test_every_files_directory_is_open_to_the_services_uid(images: Builder) -> None:
+    """Docker seeds an empty volume with the image's directory at the mount path, its mode
+    and owner included: a directory the image keeps private (Debian's /etc/redis, 2770
+    redis:redis) locks the service's own uid out of the files delivered there."""
+    catalog = stack_catalog(STACK)
+    refs = stack_images(STACK)
+    for svc in catalog:
+        dirs = [*files_dirs(svc), *(v.mount_path for v in svc.volumes)]
+        checks = [f"{{ test ! -e {d} || {{ test -r {d} && test -x {d}; }}; }}" for d in dirs]
+        # A file delivered into a data volume lands in a directory the service also writes
+        # (QuestDB's conf/): the image must have it, writable; an upload would make it
+        # root's 0755 (found on dockerd: "Could not extract log configuration file").
+        targets = [c.path for c in svc.config_files]
+        targets += [s.file for s in svc.secrets if s.file is not None]
+        for target in targets:
+            parent = posixpath.dirname(target)
+            if any(_under(target, v.mount_path) for v in svc.volumes):
+                checks.append(f"test -d {parent} && test -w {parent}")
+                dirs.append(parent)
+        script = " && ".join(checks)
+        proc = subprocess.run(
+            [docker_cli(), "run", "--rm", "--network", "none", "--entrypoint", "sh",
+             "--user", f"{svc.run_as_user}:{svc.run_as_user}", refs[svc.name], "-c",
+             f"{script} || {{ ls -ld {' '.join(dirs)}; exit 1; }}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, (svc.name, proc.stdout + proc.stderr)
 
 
 def test_every_declared_health_check_passes(stack: DockerStack) -> None:
@@ -265,6 +295,7 @@ def test_sdk_fetch_with_backfill_lands_in_questdb_and_minio(
         access_key=host["artifact_access_key"],
         secret_key=host["artifact_secret_key"],
         secure=parts.scheme == "https",
+        region="us-east-1",  # no GetBucketLocation: the SDK's policy grants only its prefix
     )
     keys = [o.object_name for o in s3.list_objects(host["artifact_bucket"], "artifacts/", True)]
     assert any(node_id in k for k in keys), keys[:20]

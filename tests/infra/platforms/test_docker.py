@@ -156,3 +156,27 @@ def test_qmtl_must_be_a_boolean() -> None:
     raw = {**stack_file_config("partial"), "qmtl": "no"}
     with pytest.raises(StackConfigError, match="qmtl is 'no'; expected true or false"):
         parse_stack_config(raw, stack="partial")
+
+
+@pulumi.runtime.test
+def test_scratch_tmpfs_is_noexec_except_where_the_service_executes_from_it() -> pulumi.Output[Any]:
+    """QuestDB maps the JNI library it extracts to /tmp executable: on dockerd a `noexec`
+    tmpfs (Docker's default) killed it with "failed to map segment from shared object"."""
+    run = run_program("partial", stack_file_config("partial"))
+    catalog = stack_catalog("partial")
+
+    def check(_: Any) -> None:
+        services = {
+            c.inputs["name"]: c.inputs
+            for c in run.mocks.of_type(CONTAINER)
+            if c.inputs.get("start") is not False and c.inputs["name"] in catalog.names
+        }
+        assert services
+        for name, inputs in services.items():
+            for path, options in inputs["tmpfs"].items():
+                flags = options.split(",")
+                want = "exec" if catalog.get(name).scratch_exec else "noexec"
+                assert want in flags, (name, path, options)
+        assert catalog.get("questdb").scratch_exec
+
+    return run.bundle.settled().apply(check)
