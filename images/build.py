@@ -126,6 +126,8 @@ class Builder:
         recipe = json.dumps([ROOT_RECIPE, SUITE, MIRRORS, sorted(packages)]).encode()
         ref = f"seamless-local/root-{family}:{_sha(recipe)[:12]}"
         key = f"root-{family}"
+        if key in self.results:  # asked again (two images share a root): keep the first row
+            return self.results[key].ref
         started = time.monotonic()
         if image_label(ref) is not None:
             self.results[key] = Built(ref, False, time.monotonic() - started, image_size_mb(ref))

@@ -326,3 +326,16 @@ def dependency_order(catalog: Catalog) -> list[ServiceSpec]:
             cycle = ", ".join(s.name for s in pending)
             raise ValueError(f"dependency cycle among services: {cycle}")
     return list(done.values())
+
+
+def dependency_waves(catalog: Catalog) -> list[list[str]]:
+    """The catalog's services in waves: each after every service it dials (`connects_to`,
+    the edges the platform turns into `depends_on`), the rest as early as possible."""
+    waves: list[list[str]] = []
+    level: dict[str, int] = {}
+    for svc in dependency_order(catalog):
+        level[svc.name] = max((level[d] + 1 for d in svc.connects_to), default=0)
+        if level[svc.name] == len(waves):
+            waves.append([])
+        waves[level[svc.name]].append(svc.name)
+    return waves

@@ -37,9 +37,14 @@ import psycopg
 import pytest
 
 from images.build import Builder, build_stack, docker_cli, stack_images
-from infra.platforms.docker import _under, dependency_order, files_dirs
+from infra.platforms.docker import _under, dependency_waves, files_dirs
 from lab.docker_engine import DockerEngine
-from lab.docker_stack import CONTAINER, IMAGE, DockerStack, health_deadline_s
+from lab.docker_stack import (
+    CONTAINER,
+    IMAGE,
+    DockerStack,
+    health_deadline_s,
+)
 from tests.infra.harness import stack_catalog
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
@@ -100,17 +105,7 @@ def stack(engine: DockerEngine, images: Builder, declared: dict[str, Any]) -> It
             if sock.connect_ex((ip, port)) == 0:
                 busy.append(f"{ip}:{port}")
     assert not busy, f"declared host ports already in use: {busy}"
-    order = [[svc.name for svc in dependency_order(stack_catalog(STACK))]]
-    waves: list[list[str]] = []
-    done: set[str] = set()
-    catalog = stack_catalog(STACK)
-    for svc in order[0]:  # group into waves: a service after everything it dials
-        deps = set(catalog.get(svc).connects_to)
-        level = max((i for i, w in enumerate(waves) if deps & set(w)), default=-1) + 1
-        if level == len(waves):
-            waves.append([])
-        waves[level].append(svc)
-        done.add(svc)
+    waves = dependency_waves(stack_catalog(STACK))
     real = DockerStack(declared["resources"], uuid.uuid4().hex[:8], waves, log=_log)
 
     def after_wave(wave: list[str]) -> None:

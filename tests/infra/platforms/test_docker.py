@@ -15,7 +15,7 @@ import pytest
 from seamless.config import load_section
 
 from infra.catalog import Catalog
-from infra.platforms.docker import dependency_order, files_dirs, healthcheck
+from infra.platforms.docker import dependency_order, dependency_waves, files_dirs, healthcheck
 from infra.stack_config import StackConfigError, parse_stack_config
 from tests.infra.harness import ProgramRun, run_program, stack_catalog, stack_file_config
 
@@ -54,6 +54,15 @@ def test_services_start_after_the_ones_they_dial() -> None:
     assert order.index("redis") < order.index("gateway")
     assert order.index("worldservice") < order.index("gateway")
     assert order.index("minio") < order.index("seamless-coordinator")
+
+
+def test_services_come_up_in_waves_after_what_they_dial() -> None:
+    assert dependency_waves(stack_catalog("partial")) == [
+        ["redis", "questdb", "minio"],
+        ["seamless-coordinator"],
+    ]
+    waves = dependency_waves(stack_catalog("dev"))
+    assert waves[-1] == ["gateway"] and "worldservice" in waves[1]
 
 
 def test_a_dependency_cycle_is_refused() -> None:
