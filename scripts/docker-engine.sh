@@ -51,9 +51,13 @@ start() {
     echo $! >"$state"
     say "started dockerd $! (log: $log)"
   fi
+  local pid; pid="$(cat "$state")"
   local deadline=$((SECONDS + ready_timeout_s))
   until api_answers; do
-    if ! owned_pid >/dev/null; then
+    # Liveness by pid only: right after the fork the process is still `setsid`/`nohup` on
+    # its way to exec'ing dockerd, so owned_pid's name check would call it dead (seen: a
+    # start that failed while the dockerd it launched came up a moment later, unowned).
+    if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 20 "$log" >&2
       rm -f "$state"
       die "dockerd exited before its API answered (log: $log)"
