@@ -85,6 +85,16 @@ def image_label(ref: str) -> str | None:
     return str(value) if value else ""
 
 
+def image_id(ref: str) -> str | None:
+    proc = subprocess.run(
+        [docker_cli(), "image", "inspect", "--format", "{{.Id}}", ref],
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
 def image_size_mb(ref: str) -> float:
     out = _run([docker_cli(), "image", "inspect", "--format", "{{.Size}}", ref], f"inspect {ref}")
     return round(int(out.stdout.strip()) / 1e6, 1)
@@ -216,7 +226,13 @@ class Builder:
             cmd += ["--label", f"{HASH_LABEL}={digest}"]
             for name, value in build_args.items():
                 cmd += ["--build-arg", f"{name}={value}"]
+            previous = image_id(ref)
             _run([*cmd, str(context)], f"docker build {ref}")
+        if previous is not None and previous != image_id(ref):
+            # The image the tag named before: untagged now; removed unless something uses it.
+            subprocess.run(
+                [docker_cli(), "image", "rm", previous], capture_output=True, check=False
+            )
         self.results[key] = Built(ref, True, time.monotonic() - started, image_size_mb(ref))
         return ref
 
