@@ -20,6 +20,7 @@ aliases and host ports are as declared, so the declared 127.0.0.1 ports must be 
 
 from __future__ import annotations
 
+import io
 import json
 import posixpath
 import socket
@@ -294,3 +295,8 @@ def test_sdk_fetch_with_backfill_lands_in_questdb_and_minio(
     )
     keys = [o.object_name for o in s3.list_objects(host["artifact_bucket"], "artifacts/", True)]
     assert any(node_id in k for k in keys), keys[:20]
+    # ... and that key is held to its prefix: the declared policy, not the root's rights
+    from minio.error import S3Error
+
+    with pytest.raises(S3Error, match="AccessDenied"):
+        s3.put_object(host["artifact_bucket"], "gateway/probe", io.BytesIO(b"x"), 1)
