@@ -164,69 +164,24 @@ class ChaosTopology:
 
     def stored_rows(self, table_prefix: str) -> list[tuple[str, int, int]]:
         """Every (node_id, interval, ts) row in the scenario's table, read directly."""
-        table = f"{table_prefix}bars"
-        with psycopg.connect(self.questdb.pg_dsn, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT count() FROM tables() WHERE table_name = %s", (table,)
-            ).fetchone()
-            if not exists or not exists[0]:
-                return []
-            rows = conn.execute(
-                f"SELECT node_id, bar_interval, cast(ts AS LONG) FROM {table}"
-            ).fetchall()
-        return [(str(n), int(i), int(ts) // 1_000_000) for n, i, ts in rows]
+        return stored_rows(self.questdb.pg_dsn, table_prefix)
 
     def stored_token_rows(self, table_prefix: str) -> list[tuple[str, int, int, int | None]]:
-        """Every (node_id, interval, ts, lease_token) row, read directly. Since fencing
-        reached storage a bar may be stored once per holder that wrote it; reads serve the
-        highest token's."""
-        table = f"{table_prefix}bars"
-        with psycopg.connect(self.questdb.pg_dsn, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT count() FROM tables() WHERE table_name = %s", (table,)
-            ).fetchone()
-            if not exists or not exists[0]:
-                return []
-            rows = conn.execute(
-                f"SELECT node_id, bar_interval, cast(ts AS LONG), lease_token FROM {table}"
-            ).fetchall()
-        return [
-            (str(n), int(i), int(ts) // 1_000_000, None if t is None else int(t))
-            for n, i, ts, t in rows
-        ]
+        """Every (node_id, interval, ts, lease_token) row, read directly."""
+        return stored_token_rows(self.questdb.pg_dsn, table_prefix)
 
     def stored_coverage(self, table_prefix: str) -> dict[tuple[str, int], list[Range]]:
-        by_series: dict[tuple[str, int], list[int]] = {}
-        for node_id, interval, ts in self.stored_rows(table_prefix):
-            by_series.setdefault((node_id, interval), []).append(ts)
-        return {
-            (node_id, interval): ranges_from_timestamps(sorted(set(stamps)), interval)
-            for (node_id, interval), stamps in by_series.items()
-        }
+        return coverage_of(self.stored_rows(table_prefix))
 
     # --- the coordinator ----------------------------------------------------------------
 
     def coordinator_metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """The coordinator's samples (direct scrape), plus what earlier processes counted."""
-        text = httpx.get(self.coordinator.metrics_url, timeout=5.0).text
-        samples = dict(self.metrics_before_restart)
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
-                if sample.name.endswith("_total") or sample.name.endswith("_count"):
-                    samples[key] = samples.get(key, 0.0) + sample.value
-                else:
-                    samples[key] = sample.value
-        return samples
+        return metric_samples(self.coordinator.metrics_url, self.metrics_before_restart)
 
     def coordinator_counter(self, name: str, **labels: str) -> float:
         """Sum of counter `name` over the samples whose labels include `labels`."""
-        total = 0.0
-        for (sample, sample_labels), value in self.coordinator_metrics().items():
-            have = dict(sample_labels)
-            if sample == name and all(have.get(k) == v for k, v in labels.items()):
-                total += value
-        return total
+        return counter_in(self.coordinator_metrics(), name, **labels)
 
     def kill_coordinator(self) -> None:
         """SIGKILL, as a crash would; counters seen so far are kept for the invariants."""
@@ -257,3 +212,77 @@ class ChaosTopology:
         self._proxies.clear()
         self.coordinator.cleanup()
         self.redis.cleanup()
+
+
+# --- reads that bypass every proxy (also used against the deployed containers) -------------
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def table_rows(
+    pg_dsn: str, table: str, columns: str, where: str = "", params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """`SELECT columns FROM table [WHERE where]` over QuestDB's PostgreSQL wire; no rows
+    when the table does not exist (yet)."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT count() FROM tables() WHERE table_name = %s", (table,)
+        ).fetchone()
+        if not exists or not exists[0]:
+            return []
+        query = f"SELECT {columns} FROM {table}" + (f" WHERE {where}" if where else "")
+        return list(conn.execute(query, params).fetchall())
+
+
+def _bars_rows(pg_dsn: str, table_prefix: str, columns: str) -> list[tuple[Any, ...]]:
+    return table_rows(pg_dsn, f"{table_prefix}bars", columns)
+
+
+def stored_rows(pg_dsn: str, table_prefix: str) -> list[tuple[str, int, int]]:
+    """Every (node_id, interval, ts) row of `<table_prefix>bars`."""
+    rows = _bars_rows(pg_dsn, table_prefix, "node_id, bar_interval, cast(ts AS LONG)")
+    return [(str(n), int(i), int(ts) // 1_000_000) for n, i, ts in rows]
+
+
+def stored_token_rows(pg_dsn: str, table_prefix: str) -> list[tuple[str, int, int, int | None]]:
+    """Every (node_id, interval, ts, lease_token) row. Since fencing reached storage a bar
+    may be stored once per holder that wrote it; reads serve the highest token's."""
+    rows = _bars_rows(pg_dsn, table_prefix, "node_id, bar_interval, cast(ts AS LONG), lease_token")
+    return [
+        (str(n), int(i), int(ts) // 1_000_000, None if t is None else int(t))
+        for n, i, ts, t in rows
+    ]
+
+
+def coverage_of(rows: list[tuple[str, int, int]]) -> dict[tuple[str, int], list[Range]]:
+    by_series: dict[tuple[str, int], list[int]] = {}
+    for node_id, interval, ts in rows:
+        by_series.setdefault((node_id, interval), []).append(ts)
+    return {
+        (node_id, interval): ranges_from_timestamps(sorted(set(stamps)), interval)
+        for (node_id, interval), stamps in by_series.items()
+    }
+
+
+def metric_samples(metrics_url: str, before: Samples | None = None) -> Samples:
+    """A Prometheus scrape as {(name, labels): value}, counters added to `before`'s."""
+    text = httpx.get(metrics_url, timeout=5.0).text
+    samples = dict(before or {})
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if sample.name.endswith("_total") or sample.name.endswith("_count"):
+                samples[key] = samples.get(key, 0.0) + sample.value
+            else:
+                samples[key] = sample.value
+    return samples
+
+
+def counter_in(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of `name` over the samples whose labels include `labels`."""
+    total = 0.0
+    for (sample, sample_labels), value in samples.items():
+        have = dict(sample_labels)
+        if sample == name and all(have.get(k) == v for k, v in labels.items()):
+            total += value
+    return total

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 from seamless.backfill import BackfillConfig
@@ -16,11 +16,14 @@ from seamless.conformance import ConformancePipeline
 from seamless.coverage import Range
 from seamless.fetcher import MemoryCallLog, SyntheticFetcher
 from seamless.metrics import SeamlessMetrics
+from seamless.protocol import LeaseInfo
 from seamless.provider import SeamlessDataProvider, Strategy
 from seamless.sla import SLAPolicy
 from seamless.storage.base import BarStore
 
 from chaos.invariants import (
+    AuditedCoordinator,
+    LeaseAudit,
     RequestOutcome,
     counters_match,
     jobs_complete,
@@ -31,6 +34,26 @@ from chaos.invariants import (
 from chaos.report import InvariantResult
 from chaos.topology import ChaosTopology
 from chaos.toxiproxy import Proxy
+
+
+class Topology(Protocol):
+    """What the workers and the standard invariants need of a topology: the suite's own
+    (`ChaosTopology`) or the deployed containers' (tests/engine/docker/test_chaos_on_stack.py)."""
+
+    audit: LeaseAudit
+
+    def client(
+        self, worker: str, *, timeout: float = 2.0, audited: bool = True
+    ) -> AuditedCoordinator: ...
+
+    def stored_coverage(self, table_prefix: str) -> dict[tuple[str, int], list[Range]]: ...
+
+    def stored_token_rows(self, table_prefix: str) -> list[tuple[str, int, int, int | None]]: ...
+
+    def coordinator_counter(self, name: str, **labels: str) -> float: ...
+
+    async def inspect(self, keys: list[str]) -> dict[str, LeaseInfo]: ...
+
 
 INTERVAL = 60  # 1-minute bars
 WINDOW_BARS = 30  # 30-bar shards: a shard is 30 minutes of bars
@@ -113,7 +136,7 @@ class Worker:
 
 
 def make_worker(
-    topology: ChaosTopology,
+    topology: Topology,
     name: str,
     *,
     store: BarStore,
@@ -144,7 +167,7 @@ def make_worker(
 
 
 async def standard_invariants(
-    topology: ChaosTopology,
+    topology: Topology,
     workers: list[Worker],
     table_prefix: str | None,
     *,
