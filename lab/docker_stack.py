@@ -329,6 +329,20 @@ class DockerStack:
             self.engine.call("POST", f"/containers/{cid}/start")
             self.log(f"docker-stack: started {self.name(name)}")
 
+    def recreate(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        """Replace the declared container `name` by a new one from its declared inputs,
+        with `env` over the declared environment (None: exactly as declared), and wait for
+        its health check. Its volumes, network aliases and host ports stay as declared."""
+        inputs = dict(self.containers()[name])
+        if env:
+            kept = [e for e in inputs.get("envs") or [] if e.split("=", 1)[0] not in env]
+            inputs["envs"] = [*kept, *(f"{k}={v}" for k, v in env.items())]
+        self.engine.call(
+            "DELETE", f"/containers/{self.created[name]}", params={"force": 1}, ok=(404,)
+        )
+        self._container(inputs)
+        self.await_healthy([name])
+
     def await_healthy(self, names: list[str]) -> None:
         """Every container in `names` healthy (or running, with no health check) within
         the deadline its declared health check allows; a container that exits or turns

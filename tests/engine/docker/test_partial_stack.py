@@ -14,22 +14,15 @@ lease claim/complete cycle runs against the coordinator with the exported token.
 container, volume and network is removed afterwards, also on failure, and a dockerd this
 test started is stopped again.
 
-Isolation: objects carry `seamless-test=<run id>` and a `-<run id>` name suffix; host names,
-aliases and host ports are as declared, so the declared 127.0.0.1 ports must be free.
+The fixtures (one stack per session, shared with the load gate and the chaos scenarios)
+are in conftest.py, which says how the objects are isolated.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import posixpath
-import socket
 import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,92 +30,22 @@ import httpx
 import psycopg
 import pytest
 
-from images.build import Builder, build_stack, docker_cli, stack_images
-from infra.platforms.docker import _under, dependency_waves, files_dirs
-from lab.docker_engine import DockerEngine
+from images.build import Builder, docker_cli, stack_images
+from infra.platforms.docker import _under, files_dirs
 from lab.docker_stack import (
     CONTAINER,
     IMAGE,
     DockerStack,
     health_deadline_s,
 )
+from tests.engine.docker.conftest import STACK
 from tests.infra.harness import stack_catalog
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 
-ROOT = Path(__file__).resolve().parents[3]
-STACK = "partial"
 INTERVAL = 60
 WINDOW_BARS = 120
 SHARDS = 3
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DockerEngine]:
-    """The daemon that answers, or one started by scripts/docker-engine.sh and stopped again
-    at the end (only if this test started it)."""
-    eng = DockerEngine().start()
-    try:
-        yield eng
-    finally:
-        eng.stop()
-
-
-@pytest.fixture(scope="module")
-def images(engine: DockerEngine) -> Builder:
-    """Every image the stack file names, built locally unless cached by content hash."""
-    return build_stack(STACK, with_toxiproxy=False, builder=Builder(log=_log))
-
-
-@pytest.fixture(scope="module")
-def declared() -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.engine.docker.declarations", STACK],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return data
-
-
-def _host_ports(declared: dict[str, Any]) -> list[tuple[str, int]]:
-    return [
-        (p["ip"], int(p["external"]))
-        for r in declared["resources"]
-        if r["type"] == CONTAINER
-        for p in r["inputs"].get("ports") or []
-    ]
-
-
-@pytest.fixture(scope="module")
-def stack(engine: DockerEngine, images: Builder, declared: dict[str, Any]) -> Iterator[DockerStack]:
-    busy = []
-    for ip, port in _host_ports(declared):
-        with socket.socket() as sock:
-            if sock.connect_ex((ip, port)) == 0:
-                busy.append(f"{ip}:{port}")
-    assert not busy, f"declared host ports already in use: {busy}"
-    waves = dependency_waves(stack_catalog(STACK))
-    real = DockerStack(declared["resources"], uuid.uuid4().hex[:8], waves, log=_log)
-
-    def after_wave(wave: list[str]) -> None:
-        if "minio" in wave:
-            real.apply_minio()
-
-    began = time.monotonic()
-    try:
-        real.create(after_wave=after_wave)
-        real.health_seconds["(all)"] = round(time.monotonic() - began, 1)
-        _log(f"docker-stack: healthy after {real.health_seconds}")
-        yield real
-    finally:
-        left = real.remove()
-        real.engine.close()
-        assert not left, f"left behind on the daemon: {left}"
 
 
 # --- the declarations ---------------------------------------------------------------------
