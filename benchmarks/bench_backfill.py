@@ -24,13 +24,13 @@ import time
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
-from seamless.backfill import BackfillConfig, Backfiller
-from seamless.coordinator_client import CoordinatorClient
-from seamless.coverage import Range
-from seamless.fetcher import FileCallLog, SyntheticFetcher
+from seamless.coordination.client import CoordinatorClient
+from seamless.data.backfill import BackfillConfig, Backfiller
+from seamless.data.coverage import Range
+from seamless.data.storage import MemoryBarStore, QuestDBBarStore
 from seamless.logging import configure_logging
 from seamless.metrics import SeamlessMetrics
-from seamless.storage import MemoryBarStore, QuestDBBarStore
+from seamless.testing import FileCallLog, SyntheticFetcher
 
 from lab.coordinator_process import CoordinatorServer
 from lab.servers import QuestDBServer, RedisServer

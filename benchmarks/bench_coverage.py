@@ -13,8 +13,8 @@ import random
 import time
 from collections.abc import Callable
 
-from seamless import coverage as cov
-from seamless.coverage import Range
+from seamless.data import coverage as cov
+from seamless.data.coverage import Range
 
 INTERVAL = 60
 REPEAT = 25

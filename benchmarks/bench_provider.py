@@ -35,12 +35,12 @@ import polars as pl
 import psycopg
 from prometheus_client import CollectorRegistry
 from questdb import Sender, TimestampNanos
-from seamless.fetcher import synthetic_bars
+from seamless.data.provider import SeamlessDataProvider, Strategy
+from seamless.data.storage import QuestDBBarStore
+from seamless.data.storage.questdb import ilp_lines
 from seamless.logging import configure_logging
 from seamless.metrics import SeamlessMetrics
-from seamless.provider import SeamlessDataProvider, Strategy
-from seamless.storage import QuestDBBarStore
-from seamless.storage.questdb import ilp_lines
+from seamless.testing import synthetic_bars
 
 from lab.servers import QuestDBServer
 

@@ -21,12 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from seamless import coverage as cov
-from seamless.coordination import ClaimOutcome, Coordinator, Granted
-from seamless.coverage import Range
+from seamless.coordination.interface import ClaimOutcome, Coordinator, Granted
+from seamless.coordination.protocol import Lease, LeaseInfo, RatioResponse
+from seamless.data import coverage as cov
+from seamless.data.coverage import Range
+from seamless.data.provider import FetchResult
 from seamless.errors import LeaseLost
-from seamless.protocol import Lease, LeaseInfo, RatioResponse
-from seamless.provider import FetchResult
 
 from chaos.report import InvariantResult
 

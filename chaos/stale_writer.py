@@ -18,10 +18,10 @@ import signal
 import sys
 from typing import Any
 
+from seamless.data.storage.base import to_bar_frame
+from seamless.data.storage.questdb import QuestDBBarStore, _Write
 from seamless.errors import WriteFenced
-from seamless.fetcher import SyntheticFetcher
-from seamless.storage.base import to_bar_frame
-from seamless.storage.questdb import QuestDBBarStore, _Write
+from seamless.testing import SyntheticFetcher
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from seamless.data.sla import OnViolation
 from seamless.errors import SeamlessSLAExceeded
-from seamless.fetcher import SyntheticFetcher, synthetic_bars
-from seamless.sla import OnViolation
+from seamless.testing import SyntheticFetcher, synthetic_bars
 
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology

@@ -6,16 +6,16 @@ import time
 
 import pytest
 from pydantic import SecretStr
-from seamless.config import SeamlessConfig
-from seamless.coordinator_client import CoordinatorClient
-from seamless.coverage import from_timestamps
+from seamless.config.model import SeamlessConfig
+from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.memory import InMemoryCoordinator
+from seamless.data.coverage import from_timestamps
+from seamless.data.provider import SeamlessDataProvider, Strategy
+from seamless.data.storage.memory import MemoryBarStore
 from seamless.errors import CoordinatorStartupError
 from seamless.factory import create_coordinator
-from seamless.fetcher import SyntheticFetcher
-from seamless.memory_coordinator import InMemoryCoordinator
 from seamless.metrics import SeamlessMetrics
-from seamless.provider import SeamlessDataProvider, Strategy
-from seamless.storage.memory import MemoryBarStore
+from seamless.testing import SyntheticFetcher
 from structlog.testing import capture_logs
 
 from chaos.conftest import ScenarioRun

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from seamless.fetcher import SyntheticFetcher
+from seamless.testing import SyntheticFetcher
 
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology

@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from seamless.coordination.protocol import Lease
 from seamless.errors import LeaseLost
-from seamless.fetcher import SyntheticFetcher
-from seamless.protocol import Lease
+from seamless.testing import SyntheticFetcher
 
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from seamless.data.sla import OnViolation
 from seamless.errors import SeamlessSLAExceeded
-from seamless.fetcher import synthetic_bars
-from seamless.sla import OnViolation
+from seamless.testing import synthetic_bars
 
 from chaos.conftest import ScenarioRun
 from chaos.topology import ChaosTopology

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from seamless.artifacts import ArtifactPublisher, s3_client
+from seamless.data.artifacts import ArtifactPublisher, s3_client
 
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology

@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 
 import pytest
-from seamless.fetcher import MemoryCallLog, SyntheticFetcher
+from seamless.testing import MemoryCallLog, SyntheticFetcher
 
 from chaos.conftest import ScenarioRun
 from chaos.topology import ChaosTopology

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from seamless.conformance import ConformancePipeline, ConformanceReport
+from seamless.data.conformance import ConformancePipeline, ConformanceReport
 from seamless.errors import ConformancePipelineError
-from seamless.fetcher import SyntheticFetcher
+from seamless.testing import SyntheticFetcher
 
 from chaos.conftest import ScenarioRun
 from chaos.topology import ChaosTopology

@@ -11,8 +11,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from seamless.coordination import Granted
-from seamless.fetcher import SyntheticFetcher
+from seamless.coordination.interface import Granted
+from seamless.testing import SyntheticFetcher
 
 from chaos.conftest import ScenarioRun, wait_for
 from chaos.topology import ChaosTopology

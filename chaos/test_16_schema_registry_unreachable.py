@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from seamless.conformance import ConformancePipeline
+from seamless.data.bars import BAR_SCHEMA
+from seamless.data.conformance import ConformancePipeline
+from seamless.data.schema_registry import BarSchema, RemoteSchemaRegistry, SchemaStage
 from seamless.errors import SchemaValidationError
-from seamless.fetcher import BAR_SCHEMA
 from seamless.metrics import SeamlessMetrics
-from seamless.schema_registry import BarSchema, RemoteSchemaRegistry, SchemaStage
 
 from chaos.conftest import ScenarioRun
 from chaos.topology import ChaosTopology

@@ -25,11 +25,11 @@ from typing import Any
 import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
-from seamless.coordinator_client import CoordinatorClient
-from seamless.coverage import Range
-from seamless.coverage import from_timestamps as ranges_from_timestamps
-from seamless.protocol import LeaseInfo
-from seamless.storage.questdb import QuestDBBarStore
+from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.protocol import LeaseInfo
+from seamless.data.coverage import Range
+from seamless.data.coverage import from_timestamps as ranges_from_timestamps
+from seamless.data.storage.questdb import QuestDBBarStore
 
 from chaos.invariants import AuditedCoordinator, LeaseAudit
 from chaos.toxiproxy import Proxy, ToxiproxyAPI

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import polars as pl
-from seamless.backfill import BackfillConfig
-from seamless.conformance import ConformancePipeline
-from seamless.coverage import Range
-from seamless.fetcher import MemoryCallLog, SyntheticFetcher
+from seamless.coordination.protocol import LeaseInfo
+from seamless.data.backfill import BackfillConfig
+from seamless.data.conformance import ConformancePipeline
+from seamless.data.coverage import Range
+from seamless.data.provider import SeamlessDataProvider, Strategy
+from seamless.data.sla import SLAPolicy
+from seamless.data.storage.base import BarStore
 from seamless.metrics import SeamlessMetrics
-from seamless.protocol import LeaseInfo
-from seamless.provider import SeamlessDataProvider, Strategy
-from seamless.sla import SLAPolicy
-from seamless.storage.base import BarStore
+from seamless.testing import MemoryCallLog, SyntheticFetcher
 
 from chaos.invariants import (
     AuditedCoordinator,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from seamless.service_validation import SERVICE_TARGETS, validate_service
-from seamless.validation import CheckResult, first_error_message, validate_seamless
+from seamless.config.service_validation import SERVICE_TARGETS, validate_service
+from seamless.config.validation import CheckResult, first_error_message, validate_seamless
 
 from infra.catalog import Catalog, qmtl_config_document
 from infra.stack_config import PROJECT, StackConfig

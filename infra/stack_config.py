@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from seamless.service_validation import is_broker_address
+from seamless.config.service_validation import is_broker_address
 
 from infra import catalog
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 import psycopg
 from prometheus_client import CollectorRegistry
-from seamless.backfill import BackfillConfig
-from seamless.config import load_section
+from seamless.config.loading import load_section
+from seamless.data.backfill import BackfillConfig
+from seamless.data.provider import SeamlessDataProvider, Strategy
+from seamless.data.storage.questdb import QuestDBBarStore, ilp_http_target
 from seamless.factory import ProviderSettings, create_provider
-from seamless.fetcher import MemoryCallLog, SyntheticFetcher
 from seamless.metrics import SeamlessMetrics
-from seamless.provider import SeamlessDataProvider, Strategy
-from seamless.storage.questdb import QuestDBBarStore, ilp_http_target
+from seamless.testing import MemoryCallLog, SyntheticFetcher
 
 INTERVAL = 60
 WINDOW_BARS = 900

@@ -2,7 +2,7 @@
 no phase fails more often than allowed.
 
 Budgets come from an SLA preset of the SDK (``baseline`` by default, any preset by name,
-read through `seamless.sla.SLAPolicy.preset`, so the numbers live in presets.yaml only) and,
+read through `seamless.data.sla.SLAPolicy.preset`, so the numbers live in presets.yaml only) and,
 optionally, from a stricter target file. Where both give a budget the smaller one applies: a
 target file can only tighten the preset. A preset's budget is a per-request deadline, so it
 bounds both the p95 and the p99 of its phase. Presets carry no failure-ratio budget; the
@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from seamless.data.sla import Phase, SLAPolicy
 from seamless.errors import ConfigError
-from seamless.sla import Phase, SLAPolicy
 
 from loadtest.recorder import PhaseRecorder, PhaseStats
 

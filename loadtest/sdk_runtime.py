@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from seamless.config import load_section
+from seamless.config.loading import load_section
+from seamless.data.provider import FetchResult, SeamlessDataProvider, Strategy
+from seamless.data.storage.questdb import ilp_http_target
 from seamless.factory import ProviderSettings, create_provider
-from seamless.fetcher import SyntheticFetcher
 from seamless.metrics import SeamlessMetrics
-from seamless.provider import FetchResult, SeamlessDataProvider, Strategy
-from seamless.storage.questdb import ilp_http_target
+from seamless.testing import SyntheticFetcher
 
 from loadtest.target import LoadTarget
 from loadtest.workload import INTERVAL, FetchRequest

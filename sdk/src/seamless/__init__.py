@@ -16,20 +16,40 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from seamless.artifacts import ArtifactPublisher as ArtifactPublisher
-    from seamless.backfill import BackfillConfig as BackfillConfig
-    from seamless.backfill import Backfiller as Backfiller
-    from seamless.backfill import BackfillReport as BackfillReport
-    from seamless.config import LoadedConfig as LoadedConfig
-    from seamless.config import SeamlessConfig as SeamlessConfig
-    from seamless.config import load_config as load_config
-    from seamless.conformance import ConformancePipeline as ConformancePipeline
-    from seamless.conformance import ConformanceReport as ConformanceReport
-    from seamless.coordination import Coordinator as Coordinator
-    from seamless.coordination import Granted as Granted
-    from seamless.coordination import NotGranted as NotGranted
-    from seamless.coordinator_client import CoordinatorClient as CoordinatorClient
-    from seamless.coverage import Range as Range
+    from seamless.config.loading import LoadedConfig as LoadedConfig
+    from seamless.config.loading import load_config as load_config
+    from seamless.config.model import SeamlessConfig as SeamlessConfig
+    from seamless.config.presets import load_presets as load_presets
+    from seamless.coordination.client import CoordinatorClient as CoordinatorClient
+    from seamless.coordination.interface import Coordinator as Coordinator
+    from seamless.coordination.interface import Granted as Granted
+    from seamless.coordination.interface import NotGranted as NotGranted
+    from seamless.coordination.leases import HeldLease as HeldLease
+    from seamless.coordination.leases import hold_lease as hold_lease
+    from seamless.data.artifacts import ArtifactPublisher as ArtifactPublisher
+    from seamless.data.backfill import BackfillConfig as BackfillConfig
+    from seamless.data.backfill import Backfiller as Backfiller
+    from seamless.data.backfill import BackfillReport as BackfillReport
+    from seamless.data.conformance import ConformancePipeline as ConformancePipeline
+    from seamless.data.conformance import ConformanceReport as ConformanceReport
+    from seamless.data.coverage import Range as Range
+    from seamless.data.fetcher import DataFetcher as DataFetcher
+    from seamless.data.live import Bar as Bar
+    from seamless.data.live import LiveFeed as LiveFeed
+    from seamless.data.provider import FetchMetadata as FetchMetadata
+    from seamless.data.provider import FetchResult as FetchResult
+    from seamless.data.provider import SeamlessDataProvider as SeamlessDataProvider
+    from seamless.data.provider import Strategy as Strategy
+    from seamless.data.schema_registry import InMemorySchemaRegistry as InMemorySchemaRegistry
+    from seamless.data.schema_registry import RemoteSchemaRegistry as RemoteSchemaRegistry
+    from seamless.data.schema_registry import SchemaRegistry as SchemaRegistry
+    from seamless.data.schema_registry import SchemaStage as SchemaStage
+    from seamless.data.sla import OnViolation as OnViolation
+    from seamless.data.sla import Phase as Phase
+    from seamless.data.sla import SLAPolicy as SLAPolicy
+    from seamless.data.storage.base import BarStore as BarStore
+    from seamless.data.storage.memory import MemoryBarStore as MemoryBarStore
+    from seamless.data.storage.questdb import QuestDBBarStore as QuestDBBarStore
     from seamless.errors import ArtifactPublishError as ArtifactPublishError
     from seamless.errors import BackfillError as BackfillError
     from seamless.errors import ConfigError as ConfigError
@@ -41,6 +61,7 @@ if TYPE_CHECKING:
     from seamless.errors import CoordinatorStartupError as CoordinatorStartupError
     from seamless.errors import CoordinatorUnavailable as CoordinatorUnavailable
     from seamless.errors import CoverageUnavailable as CoverageUnavailable
+    from seamless.errors import FetchFailed as FetchFailed
     from seamless.errors import InvalidRequestError as InvalidRequestError
     from seamless.errors import LeaseLost as LeaseLost
     from seamless.errors import LeaseNotGranted as LeaseNotGranted
@@ -55,69 +76,48 @@ if TYPE_CHECKING:
     from seamless.factory import ProviderSettings as ProviderSettings
     from seamless.factory import create_coordinator as create_coordinator
     from seamless.factory import create_provider as create_provider
-    from seamless.fetcher import DataFetcher as DataFetcher
-    from seamless.fetcher import FetchFailed as FetchFailed
-    from seamless.leases import HeldLease as HeldLease
-    from seamless.leases import hold_lease as hold_lease
-    from seamless.live import Bar as Bar
-    from seamless.live import LiveFeed as LiveFeed
     from seamless.metrics import SeamlessMetrics as SeamlessMetrics
-    from seamless.presets import load_presets as load_presets
-    from seamless.provider import FetchMetadata as FetchMetadata
-    from seamless.provider import FetchResult as FetchResult
-    from seamless.provider import SeamlessDataProvider as SeamlessDataProvider
-    from seamless.provider import Strategy as Strategy
-    from seamless.schema_registry import InMemorySchemaRegistry as InMemorySchemaRegistry
-    from seamless.schema_registry import RemoteSchemaRegistry as RemoteSchemaRegistry
-    from seamless.schema_registry import SchemaRegistry as SchemaRegistry
-    from seamless.schema_registry import SchemaStage as SchemaStage
-    from seamless.sla import OnViolation as OnViolation
-    from seamless.sla import Phase as Phase
-    from seamless.sla import SLAPolicy as SLAPolicy
-    from seamless.storage.base import BarStore as BarStore
-    from seamless.storage.memory import MemoryBarStore as MemoryBarStore
-    from seamless.storage.questdb import QuestDBBarStore as QuestDBBarStore
 
 _EXPORTS: dict[str, str] = {
-    "LoadedConfig": "seamless.config",
-    "SeamlessConfig": "seamless.config",
-    "load_config": "seamless.config",
+    "LoadedConfig": "seamless.config.loading",
+    "SeamlessConfig": "seamless.config.model",
+    "load_config": "seamless.config.loading",
     "ProviderSettings": "seamless.factory",
     "create_coordinator": "seamless.factory",
     "create_provider": "seamless.factory",
-    "FetchMetadata": "seamless.provider",
-    "FetchResult": "seamless.provider",
-    "SeamlessDataProvider": "seamless.provider",
-    "Strategy": "seamless.provider",
-    "Coordinator": "seamless.coordination",
-    "Granted": "seamless.coordination",
-    "NotGranted": "seamless.coordination",
-    "CoordinatorClient": "seamless.coordinator_client",
-    "HeldLease": "seamless.leases",
-    "hold_lease": "seamless.leases",
-    "BackfillConfig": "seamless.backfill",
-    "BackfillReport": "seamless.backfill",
-    "Backfiller": "seamless.backfill",
-    "OnViolation": "seamless.sla",
-    "Phase": "seamless.sla",
-    "SLAPolicy": "seamless.sla",
-    "ConformancePipeline": "seamless.conformance",
-    "ConformanceReport": "seamless.conformance",
-    "Range": "seamless.coverage",
-    "DataFetcher": "seamless.fetcher",
-    "FetchFailed": "seamless.fetcher",
-    "Bar": "seamless.live",
-    "LiveFeed": "seamless.live",
-    "BarStore": "seamless.storage.base",
-    "MemoryBarStore": "seamless.storage.memory",
-    "QuestDBBarStore": "seamless.storage.questdb",
-    "ArtifactPublisher": "seamless.artifacts",
+    "FetchMetadata": "seamless.data.provider",
+    "FetchResult": "seamless.data.provider",
+    "SeamlessDataProvider": "seamless.data.provider",
+    "Strategy": "seamless.data.provider",
+    "Coordinator": "seamless.coordination.interface",
+    "Granted": "seamless.coordination.interface",
+    "NotGranted": "seamless.coordination.interface",
+    "CoordinatorClient": "seamless.coordination.client",
+    "HeldLease": "seamless.coordination.leases",
+    "hold_lease": "seamless.coordination.leases",
+    "BackfillConfig": "seamless.data.backfill",
+    "BackfillReport": "seamless.data.backfill",
+    "Backfiller": "seamless.data.backfill",
+    "OnViolation": "seamless.data.sla",
+    "Phase": "seamless.data.sla",
+    "SLAPolicy": "seamless.data.sla",
+    "ConformancePipeline": "seamless.data.conformance",
+    "ConformanceReport": "seamless.data.conformance",
+    "Range": "seamless.data.coverage",
+    "DataFetcher": "seamless.data.fetcher",
+    "FetchFailed": "seamless.errors",
+    "Bar": "seamless.data.live",
+    "LiveFeed": "seamless.data.live",
+    "BarStore": "seamless.data.storage.base",
+    "MemoryBarStore": "seamless.data.storage.memory",
+    "QuestDBBarStore": "seamless.data.storage.questdb",
+    "ArtifactPublisher": "seamless.data.artifacts",
     "SeamlessMetrics": "seamless.metrics",
-    "load_presets": "seamless.presets",
-    "InMemorySchemaRegistry": "seamless.schema_registry",
-    "RemoteSchemaRegistry": "seamless.schema_registry",
-    "SchemaRegistry": "seamless.schema_registry",
-    "SchemaStage": "seamless.schema_registry",
+    "load_presets": "seamless.config.presets",
+    "InMemorySchemaRegistry": "seamless.data.schema_registry",
+    "RemoteSchemaRegistry": "seamless.data.schema_registry",
+    "SchemaRegistry": "seamless.data.schema_registry",
+    "SchemaStage": "seamless.data.schema_registry",
     "ArtifactPublishError": "seamless.errors",
     "BackfillError": "seamless.errors",
     "ConfigError": "seamless.errors",

@@ -101,7 +101,7 @@ class CoverageUnavailable(SeamlessError):
 
 class ConformancePipelineError(SeamlessError):
     """The conformance pipeline flagged the frame and ``partial_ok`` is false. ``report``
-    is the `seamless.conformance.ConformanceReport`."""
+    is the `seamless.data.conformance.ConformanceReport`."""
 
     def __init__(self, report: object, message: str) -> None:
         super().__init__(message)
@@ -135,7 +135,32 @@ class BackfillError(SeamlessError):
     """A backfill shard failed after all its attempts."""
 
 
+class FetchFailed(SeamlessError):
+    """An upstream fetch failed; the backfill retries it (the synthetic fetcher raises it
+    for its injected failures)."""
+
+
 # --- config, validation, coordinator client and factory (SDK part 1) ----------------------
+
+
+class YamlLimitError(SeamlessError, ValueError):
+    """A YAML document breaks a bound (size, depth, aliases, key length). ``path`` is the
+    key path (``seamless.redis_dsn``, list items as ``[3]``), cut to 80 characters,
+    ``line`` 1-based."""
+
+    def __init__(self, path: str, line: int, problem: str, expected: str) -> None:
+        where = path or "top level"
+        if len(where) > 80:
+            where = where[:80] + "…"
+        super().__init__(f"{where} at line {line}: {problem}; expected {expected}")
+        self.path = where
+        self.line = line
+        self.problem = problem
+        self.expected = expected
+
+
+class RedisDsnError(SeamlessError, ValueError):
+    """What is wrong with a coordinator `REDIS_DSN` (never quoting its password)."""
 
 
 class ConfigSectionMissing(ConfigError):

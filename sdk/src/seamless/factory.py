@@ -25,20 +25,21 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from seamless.artifacts import ArtifactPublisher, s3_client
-from seamless.backfill import BackfillConfig
-from seamless.config import ENV_VARS, EXPECTED, LoadedConfig, SeamlessConfig
-from seamless.conformance import ConformancePipeline
-from seamless.coordination import Coordinator
-from seamless.coordinator_client import CoordinatorClient, resolve_worker_id
+from seamless.config.loading import LoadedConfig
+from seamless.config.model import ENV_VARS, EXPECTED, SeamlessConfig
+from seamless.coordination.client import CoordinatorClient, resolve_worker_id
+from seamless.coordination.health import HealthPolicy, await_health
+from seamless.coordination.interface import Coordinator
+from seamless.data.artifacts import ArtifactPublisher, s3_client
+from seamless.data.backfill import BackfillConfig
+from seamless.data.conformance import ConformancePipeline
+from seamless.data.fetcher import DataFetcher
+from seamless.data.live import LiveFeed
+from seamless.data.provider import SeamlessDataProvider, Strategy
+from seamless.data.sla import SLAPolicy
+from seamless.data.storage import BarStore, MemoryBarStore, QuestDBBarStore
 from seamless.errors import ConfigError, CoordinatorError, CoordinatorStartupError
-from seamless.fetcher import DataFetcher
-from seamless.health import HealthPolicy, await_health
-from seamless.live import LiveFeed
 from seamless.metrics import SeamlessMetrics
-from seamless.provider import SeamlessDataProvider, Strategy
-from seamless.sla import SLAPolicy
-from seamless.storage import BarStore, MemoryBarStore, QuestDBBarStore
 
 log = structlog.get_logger("seamless.factory")
 
@@ -109,7 +110,7 @@ async def create_coordinator(
 def _in_memory(worker: str) -> Coordinator:
     # Imported here: the in-memory coordinator brings the service's lease store, fakeredis
     # and lupa (~0.6 s of imports), which a process using the real service never needs.
-    from seamless.memory_coordinator import InMemoryCoordinator
+    from seamless.coordination.memory import InMemoryCoordinator
 
     return InMemoryCoordinator(holder=worker)
 

@@ -36,12 +36,12 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import yaml
-from seamless.coordination import Granted
-from seamless.coordinator_client import CoordinatorClient
-from seamless.coverage import Range
+from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.interface import Granted
+from seamless.coordination.protocol import LeaseInfo
+from seamless.data.coverage import Range
+from seamless.data.storage.questdb import QuestDBBarStore
 from seamless.errors import CoordinatorUnavailable, LeaseLost
-from seamless.protocol import LeaseInfo
-from seamless.storage.questdb import QuestDBBarStore
 
 from chaos.invariants import AuditedCoordinator, LeaseAudit
 from chaos.report import InvariantResult

@@ -118,8 +118,8 @@ def test_lease_cycle_on_the_coordinator_with_its_token(
 ) -> None:
     import asyncio
 
-    from seamless.config import load_section
-    from seamless.coordinator_client import CoordinatorClient, Granted
+    from seamless.config.loading import load_section
+    from seamless.coordination.client import CoordinatorClient, Granted
 
     host = declared["outputs"]["hostSdkConfig"]["seamless"]
     settings = load_section({**host, "seamless_worker_id": "engine-lease"}, env={}).settings
@@ -150,13 +150,13 @@ def test_sdk_fetch_with_backfill_lands_in_questdb_and_minio(
     import asyncio
 
     from prometheus_client import CollectorRegistry
-    from seamless.backfill import BackfillConfig
-    from seamless.config import load_section
-    from seamless.coordinator_client import CoordinatorClient
+    from seamless.config.loading import load_section
+    from seamless.coordination.client import CoordinatorClient
+    from seamless.data.backfill import BackfillConfig
+    from seamless.data.provider import Strategy
     from seamless.factory import ProviderSettings, create_provider
-    from seamless.fetcher import MemoryCallLog, SyntheticFetcher
     from seamless.metrics import SeamlessMetrics
-    from seamless.provider import Strategy
+    from seamless.testing import MemoryCallLog, SyntheticFetcher
 
     host = declared["outputs"]["hostSdkConfig"]["seamless"]
     node_id = f"engine-docker-{stack.run_id}"

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pytest
-from seamless.config import load_section
+from seamless.config.loading import load_section
 
 from infra.catalog import Catalog
 from infra.platforms.docker import dependency_order, dependency_waves, files_dirs, healthcheck

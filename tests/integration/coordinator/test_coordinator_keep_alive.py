@@ -12,8 +12,8 @@ import socket
 import time
 
 import pytest
-from seamless.coordinator_client import CoordinatorClient
-from seamless.protocol import CLIENT_KEEP_ALIVE_SECONDS, SERVICE_KEEP_ALIVE_SECONDS
+from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.protocol import CLIENT_KEEP_ALIVE_SECONDS, SERVICE_KEEP_ALIVE_SECONDS
 
 from lab.coordinator_process import CoordinatorServer
 

@@ -24,8 +24,8 @@ from coordinator_testkit import (
     wait_until,
 )
 from seamless.cli import app as cli_app
-from seamless.coordination import Granted
-from seamless.coordinator_client import CoordinatorClient
+from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.interface import Granted
 from seamless.errors import CoordinatorAuthError
 from typer.testing import CliRunner
 

@@ -46,12 +46,12 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from seamless.coordination import Granted, NotGranted
+from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.interface import Granted, NotGranted
+from seamless.coordination.memory import InMemoryCoordinator
+from seamless.coordination.protocol import Lease, LeaseInfo
 from seamless.coordinator.store import Recovered, Refused
-from seamless.coordinator_client import CoordinatorClient
 from seamless.errors import LeaseLost
-from seamless.memory_coordinator import InMemoryCoordinator
-from seamless.protocol import Lease, LeaseInfo
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,9 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from seamless.coordination import Granted
-from seamless.errors import InvalidRequestError, LeaseLost
-from seamless.memory_coordinator import InMemoryCoordinator
-from seamless.protocol import (
+from seamless.coordination.interface import Granted
+from seamless.coordination.memory import InMemoryCoordinator
+from seamless.coordination.protocol import (
     ClaimRequest,
     ClaimResponse,
     CompleteRequest,
@@ -34,6 +33,7 @@ from seamless.protocol import (
     RenewRequest,
     RenewResponse,
 )
+from seamless.errors import InvalidRequestError, LeaseLost
 
 
 def build_app(token: str) -> FastAPI:

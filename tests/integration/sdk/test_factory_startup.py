@@ -7,8 +7,8 @@ import time
 
 import pytest
 from sdk_client_servers import CoordinatorDouble
-from seamless.config import SeamlessConfig
-from seamless.coordinator_client import CoordinatorClient
+from seamless.config.model import SeamlessConfig
+from seamless.coordination.client import CoordinatorClient
 from seamless.errors import CoordinatorStartupError
 from seamless.factory import create_coordinator
 

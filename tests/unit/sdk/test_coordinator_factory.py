@@ -7,10 +7,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from seamless.config import SeamlessConfig, load_section
+from seamless.config.loading import load_section
+from seamless.config.model import SeamlessConfig
+from seamless.coordination.memory import InMemoryCoordinator
 from seamless.errors import ConfigError, CoordinatorStartupError
 from seamless.factory import create_coordinator
-from seamless.memory_coordinator import InMemoryCoordinator
 from structlog.testing import capture_logs
 
 pytestmark = pytest.mark.unit

@@ -4,14 +4,15 @@ what it lacks, naming the key; presets are applied by name."""
 from __future__ import annotations
 
 import pytest
-from seamless.config import SeamlessConfig, load_section
+from seamless.config.loading import load_section
+from seamless.config.model import SeamlessConfig
+from seamless.coordination.memory import InMemoryCoordinator
+from seamless.data.provider import Strategy
+from seamless.data.sla import OnViolation
+from seamless.data.storage import MemoryBarStore, QuestDBBarStore
 from seamless.errors import ConfigError, PresetError
 from seamless.factory import ProviderSettings, bar_store, create_provider
-from seamless.fetcher import SyntheticFetcher, synthetic_bars
-from seamless.memory_coordinator import InMemoryCoordinator
-from seamless.provider import Strategy
-from seamless.sla import OnViolation
-from seamless.storage import MemoryBarStore, QuestDBBarStore
+from seamless.testing import SyntheticFetcher, synthetic_bars
 
 pytestmark = pytest.mark.unit
 

@@ -19,10 +19,9 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from seamless.config import SECTION, ConfigDocument, read_document
-from seamless.errors import ConfigError, ConfigSectionMissing
-from seamless.service_validation import SERVICE_TARGETS, validate_service
-from seamless.validation import (
+from seamless.config.model import SECTION, ConfigDocument, read_document
+from seamless.config.service_validation import SERVICE_TARGETS, validate_service
+from seamless.config.validation import (
     SCHEMA_TARGET,
     SEAMLESS_TARGET,
     CheckResult,
@@ -31,6 +30,7 @@ from seamless.validation import (
     validate_schema,
     validate_seamless,
 )
+from seamless.errors import ConfigError, ConfigSectionMissing
 
 app = typer.Typer(help="config commands.", no_args_is_help=True)
 

@@ -33,9 +33,9 @@ def serve(
     """Serve the coordinator: HTTP on BIND_ADDR, metrics on PROMETHEUS_PORT."""
     import uvicorn
 
+    from seamless.coordination.protocol import SERVICE_KEEP_ALIVE_SECONDS
     from seamless.coordinator import create_app, load_settings
     from seamless.coordinator.logs import configure_logging
-    from seamless.protocol import SERVICE_KEEP_ALIVE_SECONDS
 
     try:
         settings = load_settings(config_file=config)

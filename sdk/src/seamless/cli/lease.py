@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from seamless.protocol import LeaseInfo, LeaseListResponse, RecoverResponse
+from seamless.coordination.protocol import LeaseInfo, LeaseListResponse, RecoverResponse
 
 app = typer.Typer(help="Inspect and recover backfill leases.", no_args_is_help=True)
 _out = Console()

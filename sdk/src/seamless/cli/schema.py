@@ -27,9 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
 
-from seamless.config import ENV_VARS, check_http_url, mask_url_password
-from seamless.errors import ConfigError, SchemaRegistryError
-from seamless.schema_registry.audit import (
+from seamless.config.model import ENV_VARS, check_http_url, mask_url_password
+from seamless.data.schema_registry.audit import (
     ArtifactAuditStore,
     AuditRecord,
     AuditStore,
@@ -38,8 +37,9 @@ from seamless.schema_registry.audit import (
     canary_window_start,
     current_mode,
 )
-from seamless.schema_registry.client import RemoteSchemaRegistry
-from seamless.schema_registry.schema import MAX_SCHEMA_BYTES, BarSchema, compatibility
+from seamless.data.schema_registry.client import RemoteSchemaRegistry
+from seamless.data.schema_registry.schema import MAX_SCHEMA_BYTES, BarSchema, compatibility
+from seamless.errors import ConfigError, SchemaRegistryError
 
 app = typer.Typer(help="schema registry governance (canary -> strict).", no_args_is_help=True)
 
@@ -101,8 +101,8 @@ def _read_schema(path: Path) -> BarSchema:
 def _audit_store(config: Path | None, audit_file: Path) -> AuditStore:
     if config is None:
         return FileAuditStore(audit_file)
-    from seamless.artifacts import s3_client
-    from seamless.config import load_config
+    from seamless.config.loading import load_config
+    from seamless.data.artifacts import s3_client
 
     settings = load_config(config, env=dict(os.environ)).settings
     if not (settings.artifact_endpoint and settings.artifact_bucket):

@@ -1,7 +1,7 @@
 """The coordinator's HTTP API (FastAPI): QMTL's lease routes plus renew, inspect, listing and
 recovery, health and readiness.
 
-Handlers translate between the wire models of `seamless.protocol` and `LeaseStore`
+Handlers translate between the wire models of `seamless.coordination.protocol` and `LeaseStore`
 outcomes and do nothing else: each state change is one Lua script in Redis, so any number
 of replicas can serve one Redis; what a change reports (metrics, logs, ledger rows) is
 `events.py`'s; every error answer is `errors.py`'s; every route is declared in
@@ -41,26 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from seamless.coordinator import errors, redis_dsn
-from seamless.coordinator import routes as r
-from seamless.coordinator.events import LeaseEvents
-from seamless.coordinator.fastpath import NOBODY, FastLeaseRoutes, FastRoute, Handler
-from seamless.coordinator.guard import Caller, GuardMiddleware
-from seamless.coordinator.ledger import LedgerWriter
-from seamless.coordinator.logs import get_logger
-from seamless.coordinator.metrics import CoordinatorMetrics
-from seamless.coordinator.pipelined import PipelinedConnection
-from seamless.coordinator.settings import OPERATOR, WORKER, CoordinatorSettings
-from seamless.coordinator.store import (
-    Finished,
-    Forbidden,
-    LeaseStore,
-    RateLimited,
-    Recovered,
-    Refused,
-    Stale,
-)
-from seamless.protocol import (
+from seamless.coordination.protocol import (
     KEY_PATTERN,
     MAX_KEY_LENGTH,
     ClaimRequest,
@@ -79,6 +60,25 @@ from seamless.protocol import (
     RecoverResponse,
     RenewRequest,
     RenewResponse,
+)
+from seamless.coordinator import errors, redis_dsn
+from seamless.coordinator import routes as r
+from seamless.coordinator.events import LeaseEvents
+from seamless.coordinator.fastpath import NOBODY, FastLeaseRoutes, FastRoute, Handler
+from seamless.coordinator.guard import Caller, GuardMiddleware
+from seamless.coordinator.ledger import LedgerWriter
+from seamless.coordinator.logs import get_logger
+from seamless.coordinator.metrics import CoordinatorMetrics
+from seamless.coordinator.pipelined import PipelinedConnection
+from seamless.coordinator.settings import OPERATOR, WORKER, CoordinatorSettings
+from seamless.coordinator.store import (
+    Finished,
+    Forbidden,
+    LeaseStore,
+    RateLimited,
+    Recovered,
+    Refused,
+    Stale,
 )
 
 _HEALTH_TIMEOUT_S = 1.0

@@ -18,8 +18,13 @@ from redis.exceptions import ResponseError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from seamless.coordination.protocol import (
+    ConflictResponse,
+    ErrorResponse,
+    ForbiddenResponse,
+    NotFoundResponse,
+)
 from seamless.coordinator.store import Forbidden, RateLimited, Refused, Stale
-from seamless.protocol import ConflictResponse, ErrorResponse, ForbiddenResponse, NotFoundResponse
 
 if TYPE_CHECKING:  # guard.py imports this module
     from seamless.coordinator.guard import Caller

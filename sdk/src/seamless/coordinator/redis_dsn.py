@@ -22,6 +22,8 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.sentinel import Sentinel
 
+from seamless.errors import RedisDsnError
+
 Topology = Literal["single", "cluster", "sentinel"]
 SCHEMES: dict[str, tuple[Topology, bool]] = {
     "redis": ("single", False),
@@ -38,10 +40,6 @@ FORMS = (
     "redis+sentinel://[user:password@]host:port[,host:port...]/service[/db]"
 )
 _SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password")
-
-
-class DsnError(ValueError):
-    """What is wrong with a DSN (never quoting its password)."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,9 @@ def _nodes(netloc: str) -> tuple[tuple[str, int], ...]:
         host, sep, port = item.strip().rpartition(":")
         host = host.strip("[]")
         if not sep or not host:
-            raise DsnError(f"node {item.strip()!r} has no host:port form")
+            raise RedisDsnError(f"node {item.strip()!r} has no host:port form")
         if not port.isdigit() or not 0 < int(port) < 65536:
-            raise DsnError(f"node {item.strip()!r} has no port 1-65535")
+            raise RedisDsnError(f"node {item.strip()!r} has no port 1-65535")
         nodes.append((host, int(port)))
     return tuple(nodes)
 
@@ -75,38 +73,38 @@ def parse(dsn: str) -> RedisTarget:
     dsn = dsn.strip()
     scheme = dsn.partition("://")[0].lower() if "://" in dsn else ""
     if scheme not in SCHEMES:
-        raise DsnError(f"scheme {scheme or '(none)'!r} is not one of {', '.join(SCHEMES)}")
+        raise RedisDsnError(f"scheme {scheme or '(none)'!r} is not one of {', '.join(SCHEMES)}")
     topology, tls = SCHEMES[scheme]
     if topology == "single":
         # One server: redis-py's own parser is the reference, ours only checks a host.
         if scheme != "unix" and not urlsplit(dsn).hostname:
-            raise DsnError("the DSN names no host")
+            raise RedisDsnError("the DSN names no host")
         return RedisTarget("single", dsn, tls)
     rest = dsn.partition("://")[2]
     rest, _, query = rest.partition("?")
     netloc, _, path = rest.partition("/")
     userinfo, at, hosts = netloc.rpartition("@")
     if not hosts:
-        raise DsnError("the DSN names no host")
+        raise RedisDsnError("the DSN names no host")
     user, _, password = userinfo.partition(":") if at else ("", "", "")
     options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
     allowed = _SENTINEL_OPTIONS if topology == "sentinel" else ()
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         known = ", ".join(allowed) or "none"
-        raise DsnError(f"unknown option(s) {', '.join(unknown)} (known: {known})")
+        raise RedisDsnError(f"unknown option(s) {', '.join(unknown)} (known: {known})")
     parts = [p for p in path.split("/") if p]
     service, db = "", 0
     if topology == "cluster":
         if parts and parts != ["0"]:
-            raise DsnError("a Redis Cluster has only database 0: drop the path")
+            raise RedisDsnError("a Redis Cluster has only database 0: drop the path")
     else:
         if not parts or len(parts) > 2:
-            raise DsnError("a Sentinel DSN needs /service or /service/db after the sentinels")
+            raise RedisDsnError("a Sentinel DSN needs /service or /service/db after the sentinels")
         service = unquote(parts[0])
         if len(parts) == 2:
             if not parts[1].isdigit():
-                raise DsnError(f"database {parts[1]!r} is not a number")
+                raise RedisDsnError(f"database {parts[1]!r} is not a number")
             db = int(parts[1])
     return RedisTarget(
         topology,

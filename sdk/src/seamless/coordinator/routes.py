@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from seamless.protocol import ClaimRequest, CompleteRequest, FailRequest, RenewRequest
+from seamless.coordination.protocol import ClaimRequest, CompleteRequest, FailRequest, RenewRequest
 
 
 @dataclass(frozen=True)

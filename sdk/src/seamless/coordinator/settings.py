@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from seamless.coordinator import redis_dsn
 from seamless.coordinator.metrics import DEFAULT_MAX_SERIES
 from seamless.coordinator.store import DEFAULT_PARTITIONS
-from seamless.errors import ConfigError
+from seamless.errors import ConfigError, RedisDsnError
 
 _IDENTITY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -292,7 +292,7 @@ def load_settings(
         raise _fail("REDIS_DSN", source, "the setting is required")
     try:
         target = redis_dsn.parse(redis_text)
-    except redis_dsn.DsnError as exc:
+    except RedisDsnError as exc:
         raise _fail("REDIS_DSN", source, str(exc)) from None
     values["redis_dsn"] = target.dsn
 

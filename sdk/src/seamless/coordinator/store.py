@@ -93,9 +93,9 @@ from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, RedisError
 
+from seamless.coordination.protocol import LeaseInfo, LeaseState
 from seamless.coordinator.pipelined import PipelinedConnection
 from seamless.coordinator.scripts import LeaseScripts
-from seamless.protocol import LeaseInfo, LeaseState
 
 
 @dataclass(frozen=True)

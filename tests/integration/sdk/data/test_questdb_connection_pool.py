@@ -1,0 +1,106 @@
+"""The bar store's PG-wire connection pool against a real QuestDB: a connection dropped after
+an error frees its slot for the next waiter, a broken connection is never handed out again,
+and a caller finding every connection busy gets a clear error instead of waiting for ever."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from seamless.data.storage import QuestDBBarStore
+from seamless.errors import StorageError
+
+from lab.servers import QuestDBServer
+
+pytestmark = pytest.mark.integration
+
+
+def _one_connection_store(server: QuestDBServer, pool_timeout_s: float) -> QuestDBBarStore:
+    return QuestDBBarStore(
+        server.pg_dsn,
+        server.ilp_http_conf,
+        table_prefix=f"pool_{secrets.token_hex(4)}_",
+        pool_size=1,
+        pool_timeout_s=pool_timeout_s,
+    )
+
+
+@pytest.fixture
+async def one_connection_store(questdb_server: QuestDBServer) -> AsyncIterator[QuestDBBarStore]:
+    store = _one_connection_store(questdb_server, pool_timeout_s=5.0)
+    yield store
+    await store.aclose()
+
+
+async def test_a_dropped_connection_frees_its_slot_for_the_waiter(
+    one_connection_store: QuestDBBarStore,
+) -> None:
+    store = one_connection_store
+    holding = asyncio.Event()
+    release = asyncio.Event()
+    broken: list[psycopg.AsyncConnection[object]] = []
+
+    async def holder_whose_connection_breaks() -> None:
+        async with store._connection() as conn:
+            broken.append(conn)
+            holding.set()
+            await release.wait()
+            await conn.close()  # the socket is gone, as after a server-side reset
+            await conn.execute("SELECT 1")
+
+    async def waiter() -> object:
+        async with store._connection() as conn:
+            assert conn not in broken, "a broken connection was handed out again"
+            cur = await conn.execute("SELECT 1")
+            return await cur.fetchone()
+
+    holder = asyncio.create_task(holder_whose_connection_breaks())
+    await holding.wait()
+    waiting = asyncio.create_task(waiter())
+    await asyncio.sleep(0.05)  # the waiter is queued for the only slot
+    assert not waiting.done()
+    release.set()
+    with pytest.raises(StorageError, match="QuestDB query failed"):
+        await holder
+    # before the fix the slot leaked with the connection and the waiter waited for ever;
+    # now it must be served well inside pool_timeout_s
+    async with asyncio.timeout(store.pool_timeout_s / 2):
+        assert await waiting == (1,)
+
+
+async def test_every_connection_busy_is_a_clear_error(questdb_server: QuestDBServer) -> None:
+    store = _one_connection_store(questdb_server, pool_timeout_s=0.2)
+    try:
+        async with store._connection():
+            with pytest.raises(StorageError, match=r"pool_timeout_s=0\.2.*pool_size=1"):
+                async with store._connection():
+                    raise AssertionError("the only connection is in use")
+        async with store._connection() as conn:  # and the slot is usable again after
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+    finally:
+        await store.aclose()
+
+
+async def test_a_connection_abandoned_mid_query_is_not_reused(
+    one_connection_store: QuestDBBarStore,
+) -> None:
+    store = one_connection_store
+    seen: list[psycopg.AsyncConnection[object]] = []
+
+    async def read_then_cancelled() -> None:
+        async with store._connection() as conn:
+            seen.append(conn)
+            # left mid-transaction, as a query cut off by a cancel can leave it
+            await conn.set_autocommit(False)
+            await conn.execute("SELECT 1")
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await read_then_cancelled()
+    async with store._connection() as conn:
+        assert conn is not seen[0]
+        assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+    assert seen[0].closed
