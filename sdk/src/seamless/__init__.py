@@ -6,6 +6,18 @@ load_config, hold_lease, SeamlessError, ...`. They are resolved on first use, so
 use: no polars, psycopg or boto3 until a name needs them). `_EXPORTS` maps each name to the
 module that defines it; the `TYPE_CHECKING` re-exports give type checkers the same names,
 and a test keeps the two in step.
+
+The package's layout is its architecture:
+
+- `seamless.data`: the data path — the provider (cache → storage → backfill → live), bars,
+  coverage, fetchers, live feeds, conformance and schema governance, SLA, backfill, stores,
+  artifacts;
+- `seamless.coordination`: the client side of backfill coordination — the `Coordinator`
+  interface, the wire protocol, the HTTP client, the in-process dev coordinator, leases;
+- `seamless.coordinator`: the coordinator service (FastAPI app, Lua lease scripts on Redis);
+- `seamless.config`: the `seamless` config section, presets, validation;
+- `seamless.cli`: the `seamless` command; `seamless.factory`: config → ready objects;
+- `seamless.errors`: every exception; `seamless.testing`: synthetic fetchers and feeds.
 """
 
 from __future__ import annotations
