@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from seamless.errors import LeaseLost as LeaseLost
     from seamless.errors import LeaseNotGranted as LeaseNotGranted
     from seamless.errors import PresetError as PresetError
+    from seamless.errors import RedisDsnError as RedisDsnError
     from seamless.errors import SchemaRegistryError as SchemaRegistryError
     from seamless.errors import SchemaRegistryUnavailable as SchemaRegistryUnavailable
     from seamless.errors import SchemaValidationError as SchemaValidationError
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
     from seamless.errors import SeamlessSLAExceeded as SeamlessSLAExceeded
     from seamless.errors import StorageError as StorageError
     from seamless.errors import WriteFenced as WriteFenced
+    from seamless.errors import YamlLimitError as YamlLimitError
     from seamless.factory import ProviderSettings as ProviderSettings
     from seamless.factory import create_coordinator as create_coordinator
     from seamless.factory import create_provider as create_provider
@@ -145,6 +147,7 @@ _EXPORTS: dict[str, str] = {
     "LeaseLost": "seamless.errors",
     "LeaseNotGranted": "seamless.errors",
     "PresetError": "seamless.errors",
+    "RedisDsnError": "seamless.errors",
     "SchemaRegistryError": "seamless.errors",
     "SchemaRegistryUnavailable": "seamless.errors",
     "SchemaValidationError": "seamless.errors",
@@ -152,6 +155,7 @@ _EXPORTS: dict[str, str] = {
     "SeamlessSLAExceeded": "seamless.errors",
     "StorageError": "seamless.errors",
     "WriteFenced": "seamless.errors",
+    "YamlLimitError": "seamless.errors",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -167,4 +171,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    return [*__all__, "__version__"]

@@ -57,3 +57,40 @@ def test_importing_the_package_loads_none_of_the_data_path() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_every_exception_of_errors_py_is_public() -> None:
+    import seamless.errors as errors
+
+    defined = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, Exception)
+        and value.__module__ == errors.__name__
+    }
+    assert defined <= set(seamless.__all__), sorted(defined - set(seamless.__all__))
+    assert all(issubclass(getattr(errors, name), errors.SeamlessError) for name in defined)
+
+
+def test_no_public_exception_is_defined_outside_errors_py() -> None:
+    # Private control-flow exceptions (a leading underscore) may live beside their use;
+    # a redis-py error subclass stays with the store that raises it.
+    allowed = {"NotReplicated"}
+    package = INIT.parent
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name == "errors.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.ClassDef)
+                and not node.name.startswith("_")
+                and node.name not in allowed
+                and any(
+                    getattr(base, "id", getattr(base, "attr", "")).endswith(("Error", "Exception"))
+                    for base in node.bases
+                )
+            ):
+                offenders.append(f"{path.relative_to(package)}:{node.name}")
+    assert offenders == []
