@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -338,7 +338,11 @@ def _maven_context(
         for jar in sorted(libs.glob("*.jar")):
             shutil.copy2(jar, context / "libs" / jar.name)
         for item in extra:
-            shutil.copy2(ROOT_DIR / "images" / name / item, context / item)
+            src = ROOT_DIR / "images" / name / item
+            if src.is_dir():
+                shutil.copytree(src, context / item)
+            else:
+                shutil.copy2(src, context / item)
 
     return fill
 
@@ -399,16 +403,33 @@ def recipes() -> dict[str, Recipe]:
             here / "postgres" / "Dockerfile",
             _files("postgres", "entrypoint.sh"),
         ),
+        # The ControlBus: Apache Kafka (KRaft) in place of Redpanda, which no registry serves.
+        "controlbus": (
+            "jre",
+            here / "kafka" / "Dockerfile",
+            _maven_context("kafka", "KAFKA_VERSION", ("bin", "log4j2.properties")),
+        ),
     }
 
 
 def build_stack(
-    stack: str, *, with_toxiproxy: bool = True, builder: Builder | None = None
+    stack: str,
+    *,
+    with_toxiproxy: bool = True,
+    builder: Builder | None = None,
+    services: Iterable[str] | None = None,
 ) -> Builder:
-    """Build every locally built image the stack names (refs under `seamless-local/`)."""
+    """Build every locally built image the stack names (refs under `seamless-local/`), or
+    those of `services` only."""
     b = builder or Builder()
     here = ROOT_DIR / "images"
     images = stack_images(stack)
+    if services is not None:
+        wanted = set(services)
+        unknown = wanted - set(images)
+        if unknown:
+            raise BuildError(f"Pulumi.{stack}.yaml names no image for {', '.join(sorted(unknown))}")
+        images = {k: v for k, v in images.items() if k in wanted}
     local = recipes()
     for service, ref in sorted(images.items()):
         if not ref.startswith("seamless-local/"):
