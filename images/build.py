@@ -328,15 +328,16 @@ def maven_libs(name: str, version_key: str) -> Path:
 
 
 def _maven_context(
-    name: str, version_key: str, extra: tuple[str, ...] = ()
+    name: str, version_key: str, extra: tuple[str, ...] = (), libs_dir: str = "libs"
 ) -> Callable[[Path], None]:
-    """A build context of the jars (in libs/) plus the files `extra` names from images/<name>."""
+    """A build context of the jars (in `libs_dir`/) plus the files `extra` names from
+    images/<name>."""
 
     def fill(context: Path) -> None:
         libs = maven_libs(name, version_key)
-        (context / "libs").mkdir()
+        (context / libs_dir).mkdir()
         for jar in sorted(libs.glob("*.jar")):
-            shutil.copy2(jar, context / "libs" / jar.name)
+            shutil.copy2(jar, context / libs_dir / jar.name)
         for item in extra:
             src = ROOT_DIR / "images" / name / item
             if src.is_dir():
@@ -408,6 +409,11 @@ def recipes() -> dict[str, Recipe]:
             "jre",
             here / "kafka" / "Dockerfile",
             _maven_context("kafka", "KAFKA_VERSION", ("bin", "log4j2.properties")),
+        ),
+        "neo4j": (
+            "jre",
+            here / "neo4j" / "Dockerfile",
+            _maven_context("neo4j", "NEO4J_VERSION", ("entrypoint.sh", "user-logs.xml"), "lib"),
         ),
     }
 

@@ -1,5 +1,5 @@
-"""The bundle's shared dependencies (Postgres, the ControlBus on Apache Kafka) on a real
-dockerd, exactly as stack `deps` (Pulumi.deps.yaml) declares them, and each service's
+"""The bundle's shared dependencies (Postgres, Neo4j, the ControlBus on Apache Kafka) on a
+real dockerd, exactly as stack `deps` (Pulumi.deps.yaml) declares them, and each service's
 isolation on them proven with real clients.
 
 The declarations come from the program itself under the recording mocks (as for the
@@ -13,11 +13,12 @@ program generated (the secret files it uploads):
 
 - each Postgres role reaches its own database and is refused another's;
 - each QMTL service's Kafka user creates, produces and consumes under the stack's topic
-  prefix with its own consumer-group prefix, and is refused outside them.
+  prefix with its own consumer-group prefix, and is refused outside them;
+- Neo4j answers queries with the generated password only (Community has one user).
 
 Everything is removed afterwards, also on failure. Names carry a run id and the declared
-host ports (Postgres 5432, the ControlBus's host listener 9094) differ from the partial
-stack's, so both can be up in one pytest session.
+host ports (Postgres 5432, Neo4j 7474/7687, the ControlBus's host listener 9094) differ
+from the partial stack's, so both can be up in one pytest session.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 
 from images.build import Builder, build_stack, stack_images
-from infra.catalog import KAFKA_USERS, controlbus, postgres
+from infra.catalog import KAFKA_USERS, controlbus, neo4j, postgres
 from infra.catalog.registry import POSTGRES_DATABASES
 from infra.platforms.docker import dependency_waves
 from lab.docker_engine import DockerEngine
@@ -46,7 +48,7 @@ from tests.infra.harness import stack_catalog
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
 
 STACK = "deps"
-RUN = ("controlbus", "postgres")
+RUN = ("controlbus", "postgres", "neo4j")
 CLIENT_TIMEOUT_S = 30.0
 
 
@@ -305,3 +307,26 @@ def _authentication_refused(conf: dict[str, Any]) -> bool:
         return False
     finally:
         del admin
+
+
+# --- Neo4j: the generated password, and nothing without it -----------------------------------
+
+
+def test_neo4j_answers_with_the_generated_password_only(deps: DockerStack) -> None:
+    auth = uploaded(deps, f"{neo4j.SECRETS_DIR}/neo4j_auth")
+    user, _, password = auth.partition("/")
+    assert user == "neo4j" and password
+    base = f"http://127.0.0.1:{host_port(deps, neo4j.NAME, neo4j.HTTP)}"
+    query = {"statements": [{"statement": "CREATE (n:EngineProbe {run: $run}) RETURN n.run",
+                             "parameters": {"run": deps.run_id}}]}  # fmt: skip
+    with httpx.Client(base_url=base, timeout=CLIENT_TIMEOUT_S) as client:
+        assert client.get("/").json()["neo4j_edition"] == "community"  # the probe's route
+        ok = client.post("/db/neo4j/tx/commit", json=query, auth=(user, password))
+        assert ok.status_code == 200 and ok.json()["errors"] == [], ok.text
+        assert ok.json()["results"][0]["data"][0]["row"] == [deps.run_id]
+        for wrong in (None, (user, password + "x")):
+            refused = client.post("/db/neo4j/tx/commit", json=query, auth=wrong)
+            assert refused.status_code == 401, (wrong is None, refused.text)
+    # Bolt, what the DAG manager dials, is the port the health check probes
+    with socket.create_connection(("127.0.0.1", host_port(deps, neo4j.NAME, neo4j.BOLT)), 5):
+        pass
