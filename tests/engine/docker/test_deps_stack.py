@@ -36,10 +36,10 @@ import httpx
 import psycopg
 import pytest
 
-from images.build import Builder, build_stack, stack_images
+from images.build import Builder, build_stack, docker_cli, stack_images
 from infra.catalog import KAFKA_USERS, controlbus, neo4j, postgres
 from infra.catalog.registry import POSTGRES_DATABASES
-from infra.platforms.docker import dependency_waves
+from infra.platforms.docker import dependency_waves, files_dirs
 from lab.docker_engine import DockerEngine
 from lab.docker_stack import CONTAINER, NETWORK, VOLUME, DockerStack, health_deadline_s, is_job
 from tests.engine.docker.conftest import ROOT, log
@@ -161,6 +161,26 @@ def test_every_declared_health_check_passes_and_the_acl_job_exits_0(deps: Docker
     # no password in what the job printed
     for user in (controlbus.SUPERUSER, *KAFKA_USERS):
         assert uploaded(deps, f"{controlbus.SECRET_DIR}/{user}") not in logs, user
+
+
+def test_every_files_and_data_directory_is_open_to_the_services_uid(
+    deps_images: Builder,
+) -> None:
+    """What Docker seeds a volume with is the image's directory, mode and owner included
+    (see test_partial_stack.py): each declared files or data directory must be usable by
+    the uid the service runs as."""
+    refs = stack_images(STACK)
+    for svc in (s for s in stack_catalog(STACK) if s.name in RUN):
+        dirs = [*files_dirs(svc), *(v.mount_path for v in svc.volumes)]
+        checks = [f"{{ test ! -e {d} || {{ test -r {d} && test -x {d}; }}; }}" for d in dirs]
+        checks += [f"test -w {v.mount_path}" for v in svc.volumes]
+        proc = subprocess.run(
+            [docker_cli(), "run", "--rm", "--network", "none", "--entrypoint", "sh",
+             "--user", f"{svc.run_as_user}:{svc.run_as_user}", refs[svc.name], "-c",
+             f"{' && '.join(checks)} || {{ ls -ld {' '.join(dirs)}; exit 1; }}"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, (svc.name, proc.stdout + proc.stderr)
 
 
 # --- Postgres: one database per role, closed to the others --------------------------------
