@@ -2,10 +2,11 @@
 
 Each image starts from a Debian bookworm root made by `mmdebstrap --variant=minbase` with
 the Debian packages it needs, imported with `docker import`, then `docker build FROM` it.
-The software comes from the registries we can reach: Debian (Redis, OpenJDK, Python,
-Prometheus), Maven Central (the QuestDB jar) and the Go module proxy (MinIO, toxiproxy,
-built by `make bootstrap`). The coordinator image is `sdk/Dockerfile`, built with no network
-from wheels downloaded on the host.
+The software comes from the registries we can reach: Debian (Redis, Postgres, OpenJDK,
+Python, Prometheus), Maven Central (the QuestDB jar; Apache Kafka's and Neo4j's libraries,
+resolved by the POMs in images/kafka and images/neo4j) and the Go module proxy (MinIO,
+toxiproxy, built by `make bootstrap`). The coordinator image is `sdk/Dockerfile`, built with
+no network from wheels downloaded on the host.
 
 Caching is by content: a root's tag is the hash of its recipe; an image carries the hash of
 its Dockerfile, build context and base image as the label `seamless.content-hash`, and is
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ ROOTS: dict[str, tuple[str, ...]] = {
     "jre": ("openjdk-17-jre-headless", "curl"),
     "tools": ("curl", "ca-certificates"),
     "prometheus": ("prometheus", "wget"),
+    "postgres": ("postgresql-15",),
 }
 TOXIPROXY_REF_REPO = "seamless-local/toxiproxy"
 PYTHON_BASE_REPO = "seamless-local/python"
@@ -292,6 +294,68 @@ def _empty(context: Path) -> None:
     return None
 
 
+def tool_cache() -> Path:
+    """Where Maven-resolved libraries are kept, shared by every clone on the machine (as
+    scripts/registry.sh keeps Apicurio)."""
+    default = Path.home() / ".cache" / "seamless-stack" / "tools"
+    return Path(os.environ.get("SEAMLESS_TOOL_CACHE", default))
+
+
+def maven_libs(name: str, version_key: str) -> Path:
+    """The runtime jars of images/<name>/pom.xml at the version scripts/versions.env pins
+    (`version_key`), resolved from Maven Central once and cached by version and POM."""
+    pom = ROOT_DIR / "images" / name / "pom.xml"
+    version = _versions().get(version_key)
+    if not version:
+        raise BuildError(f"{version_key} is not set in scripts/versions.env")
+    out = tool_cache() / f"{name}-libs-{version}-{_sha(pom.read_bytes())[:8]}"
+    if (out / ".complete").exists():
+        return out
+    if shutil.which("mvn") is None:
+        raise BuildError("mvn not found (it fetches from Maven Central): apt-get install maven")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{name}-libs-", dir=out.parent) as tmp:
+        shutil.copy2(pom, Path(tmp) / "pom.xml")
+        prop = version_key.lower().replace("_version", ".version")
+        _run(
+            ["mvn", "-B", "-q", "-f", str(Path(tmp) / "pom.xml"), "package", f"-D{prop}={version}"],
+            f"mvn: {name} {version} from Maven Central",
+        )
+        shutil.rmtree(out, ignore_errors=True)
+        (Path(tmp) / "target" / "libs").rename(out)
+    (out / ".complete").touch()
+    return out
+
+
+def _maven_context(
+    name: str, version_key: str, extra: tuple[str, ...] = (), libs_dir: str = "libs"
+) -> Callable[[Path], None]:
+    """A build context of the jars (in `libs_dir`/) plus the files `extra` names from
+    images/<name>."""
+
+    def fill(context: Path) -> None:
+        libs = maven_libs(name, version_key)
+        (context / libs_dir).mkdir()
+        for jar in sorted(libs.glob("*.jar")):
+            shutil.copy2(jar, context / libs_dir / jar.name)
+        for item in extra:
+            src = ROOT_DIR / "images" / name / item
+            if src.is_dir():
+                shutil.copytree(src, context / item)
+            else:
+                shutil.copy2(src, context / item)
+
+    return fill
+
+
+def _files(name: str, *items: str) -> Callable[[Path], None]:
+    def fill(context: Path) -> None:
+        for item in items:
+            shutil.copy2(ROOT_DIR / "images" / name / item, context / item)
+
+    return fill
+
+
 def _versions() -> dict[str, str]:
     out: dict[str, str] = {}
     for line in (ROOT_DIR / "scripts" / "versions.env").read_text().splitlines():
@@ -315,14 +379,14 @@ def stack_images(stack: str) -> dict[str, str]:
     return images
 
 
-def build_stack(
-    stack: str, *, with_toxiproxy: bool = True, builder: Builder | None = None
-) -> Builder:
-    """Build every locally built image the stack names (refs under `seamless-local/`)."""
-    b = builder or Builder()
+Recipe = tuple[str, Path, Callable[[Path], None]]  # root family, Dockerfile, context filler
+
+
+def recipes() -> dict[str, Recipe]:
+    """The services whose image is built here (besides the coordinator's, sdk/Dockerfile),
+    keyed like the stack file's `images`."""
     here = ROOT_DIR / "images"
-    images = stack_images(stack)
-    recipes: dict[str, tuple[str, Path, Callable[[Path], None]]] = {
+    return {
         "redis": ("redis", here / "redis" / "Dockerfile", _empty),
         "questdb": (
             "jre",
@@ -335,7 +399,44 @@ def build_stack(
             _copy_tool(TOOLS / "bin" / "minio", "run make bootstrap (go install)"),
         ),
         "prometheus": ("prometheus", here / "prometheus" / "Dockerfile", _empty),
+        "postgres": (
+            "postgres",
+            here / "postgres" / "Dockerfile",
+            _files("postgres", "entrypoint.sh"),
+        ),
+        # The ControlBus: Apache Kafka (KRaft) in place of Redpanda, which no registry serves.
+        "controlbus": (
+            "jre",
+            here / "kafka" / "Dockerfile",
+            _maven_context("kafka", "KAFKA_VERSION", ("bin", "log4j2.properties")),
+        ),
+        "neo4j": (
+            "jre",
+            here / "neo4j" / "Dockerfile",
+            _maven_context("neo4j", "NEO4J_VERSION", ("entrypoint.sh", "user-logs.xml"), "lib"),
+        ),
     }
+
+
+def build_stack(
+    stack: str,
+    *,
+    with_toxiproxy: bool = True,
+    builder: Builder | None = None,
+    services: Iterable[str] | None = None,
+) -> Builder:
+    """Build every locally built image the stack names (refs under `seamless-local/`), or
+    those of `services` only."""
+    b = builder or Builder()
+    here = ROOT_DIR / "images"
+    images = stack_images(stack)
+    if services is not None:
+        wanted = set(services)
+        unknown = wanted - set(images)
+        if unknown:
+            raise BuildError(f"Pulumi.{stack}.yaml names no image for {', '.join(sorted(unknown))}")
+        images = {k: v for k, v in images.items() if k in wanted}
+    local = recipes()
     for service, ref in sorted(images.items()):
         if not ref.startswith("seamless-local/"):
             continue  # an image the user supplies (e.g. QMTL's own)
@@ -355,12 +456,12 @@ def build_stack(
                 {"BASE_IMAGE": python},
             )
             continue
-        if service not in recipes:
+        if service not in local:
             raise BuildError(
                 f"images.{service} is {ref!r}, but there is no local recipe for {service}; "
-                f"local recipes: {', '.join(sorted([*recipes, 'seamless-coordinator']))}"
+                f"local recipes: {', '.join(sorted([*local, 'seamless-coordinator']))}"
             )
-        family, dockerfile, fill = recipes[service]
+        family, dockerfile, fill = local[service]
         b.image(service, ref, dockerfile, fill, {"ROOT": b.root(family)})
     if with_toxiproxy:
         b.image(

@@ -7,8 +7,8 @@ namespace there (which grant each service holds is declared next to it, in
 - Redis: an ACL user whose keys and channels are limited to `<prefix>:*`, plus its own DB
   index (ACLs cannot pin a DB, so the index only keeps `KEYS`-style scans apart).
 - Object store (MinIO or S3): an IAM policy granting object access under its own prefix only.
-- ControlBus (Redpanda/Kafka): a SASL user with ACLs on topics under `qmtl.controlbus.` and
-  its own consumer group prefix.
+- ControlBus (Apache Kafka): a SASL/SCRAM user with ACLs on topics under `qmtl.controlbus.`
+  and its own consumer group prefix.
 - QuestDB: the coordinator's tables carry the `seamless_` prefix (QuestDB OSS has one PG user,
   so the prefix is a convention the SDK enforces, not an ACL).
 
@@ -130,38 +130,77 @@ def kafka_grants(users: Iterable[str], topic_prefix: str) -> tuple[KafkaGrant, .
     return tuple(kafka_grant(user, topic_prefix) for user in users)
 
 
-def kafka_acl_commands(grants: Iterable[KafkaGrant], *, brokers: str) -> list[str]:
-    """`rpk` commands that create each SASL user and its prefixed ACLs.
+def kafka_acl_commands(
+    grants: Iterable[KafkaGrant], *, brokers: str, admin_config: str, secret_dir: str
+) -> list[str]:
+    """Apache Kafka's own admin tools (`kafka-configs.sh`, `kafka-acls.sh`) creating each
+    SASL/SCRAM user and its prefixed ACLs, as the superuser whose client config is
+    `admin_config`.
 
-    Passwords are read at run time from files under /run/secrets/controlbus (mounted from a
-    Secret), so the rendered script holds none. The same commands are the guidance for an
-    external Kafka (with kafka-acls.sh equivalents in docs/deploy.md).
+    Passwords are read at run time from the files under `secret_dir` (mounted from a
+    Secret): a user's SCRAM config goes into a 0600 Java argument file on the job's scratch
+    tmpfs by the shell's own printf, so neither the script nor any command line holds one,
+    and the tool's output is shown with passwords masked. Every step is
+    idempotent (a user's password is set, an ACL added again is the same ACL), so the job
+    may retry. The same commands are the guidance for an external Kafka (docs/deploy.md).
     """
-    admin = (
-        f"-X brokers={brokers} -X sasl.mechanism=SCRAM-SHA-256 -X user=controlbus-admin "
-        '-X pass="$(cat /run/secrets/controlbus/controlbus-admin)"'
-    )
-    commands = []
+    admin = f"--bootstrap-server {brokers} --command-config {admin_config}"
+    commands = ["umask 077"]
     for grant in grants:
-        secret = f'"$(cat /run/secrets/controlbus/{grant.user})"'
-        commands.append(
-            f"rpk security user create {grant.user} -p {secret} --mechanism SCRAM-SHA-256 "
-            f"{admin} || true"
+        args = f"/tmp/scram-{grant.user}.args"
+        out = f"/tmp/scram-{grant.user}.out"
+        alter = " ".join(
+            [*admin.split(), "--alter", "--entity-type", "users", "--entity-name", grant.user]
         )
+        commands += [
+            # The password reaches kafka-configs (kafka.admin.ConfigCommand) in a Java
+            # argument file, main class and all (the JVM expands a file only before the main
+            # class): never on a command line, as printf is the shell's own. Its output is
+            # shown with the password masked.
+            f"printf '%s\\n' kafka.admin.ConfigCommand {alter} --add-config "
+            f'"SCRAM-SHA-256=[iterations=8192,password=$(cat {secret_dir}/{grant.user})]" > {args}',
+            f"kafka-run-class.sh @{args} > {out} 2>&1 || status=$?",
+            f"rm -f {args}",
+            f"sed -e 's/password=[^],]*/password=<hidden>/g' {out} && rm -f {out}",
+            '[ "${status:-0}" -eq 0 ] || exit "$status"',
+        ]
         ops = " ".join(f"--operation {op}" for op in grant.operations)
         commands.append(
-            f"rpk security acl create --allow-principal User:{grant.user} {ops} "
-            f"--topic {grant.topic_prefix} --resource-pattern-type prefixed {admin}"
+            f"kafka-acls.sh {admin} --add --allow-principal User:{grant.user} {ops} "
+            f"--topic {grant.topic_prefix} --resource-pattern-type prefixed"
         )
         commands.append(
-            f"rpk security acl create --allow-principal User:{grant.user} --operation read "
-            f"--group {grant.group_prefix} --resource-pattern-type prefixed {admin}"
+            f"kafka-acls.sh {admin} --add --allow-principal User:{grant.user} --operation read "
+            f"--group {grant.group_prefix} --resource-pattern-type prefixed"
         )
     return commands
 
 
-def kafka_acl_script(grants: Iterable[KafkaGrant], *, brokers: str) -> str:
-    return "\n".join(["#!/bin/sh", "set -eu", *kafka_acl_commands(grants, brokers=brokers)]) + "\n"
+def kafka_acl_script(
+    grants: Iterable[KafkaGrant],
+    *,
+    brokers: str,
+    admin_config: str,
+    secret_dir: str,
+    wait_s: int = 120,
+) -> str:
+    """`kafka_acl_commands` as a job's script, after waiting (at most `wait_s`) for the
+    broker to answer its admin: the job may start before the broker is up."""
+    wait = [
+        f"deadline=$(( $(date +%s) + {wait_s} ))",
+        f"until kafka-configs.sh --bootstrap-server {brokers} --command-config {admin_config} "
+        "--describe --entity-type users >/dev/null 2>&1; do",
+        '  if [ "$(date +%s)" -ge "$deadline" ]; then',
+        f'    echo "acl-bootstrap: {brokers} did not answer the admin within {wait_s}s" >&2',
+        "    exit 1",
+        "  fi",
+        "  sleep 2",
+        "done",
+    ]
+    body = kafka_acl_commands(
+        grants, brokers=brokers, admin_config=admin_config, secret_dir=secret_dir
+    )
+    return "\n".join(["#!/bin/sh", "set -eu", *wait, *body, 'echo "acl-bootstrap: done"']) + "\n"
 
 
 def object_store_bootstrap_script(

@@ -9,7 +9,9 @@ network aliases and host ports (on the declared 127.0.0.1), its uploads copied i
 provider copies them (one tar entry per file, at `/`, with the declared mode and owner), and
 started unless declared `start: false`. Containers are created in the order of the
 catalog's dependency edges (as `depends_on` orders them for the engine) and a wave's
-health checks must pass before the next wave starts (the provider's `wait: true`).
+health checks must pass before the next wave starts (the provider's `wait: true`). A
+container declared to run to completion (`attach: true`, `mustRun: false`: a service's
+one-shot job) starts once its service is healthy and must exit 0 (the provider's attach).
 
 Isolation from everything else on the daemon: every object carries the label
 `seamless-test=<run id>` and its name gets the suffix `-<run id>`; host names, network
@@ -39,6 +41,9 @@ import httpx
 SOCKET = "/var/run/docker.sock"
 API = "v1.41"  # Debian's docker.io 20.10
 TEST_LABEL = "seamless-test"
+# How long a one-shot job may run: the ControlBus's users and ACLs take about a minute on
+# two busy cores (nine JVM starts); the provider itself waits without a limit.
+JOB_DEADLINE_S = 600.0
 
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
@@ -163,6 +168,11 @@ class Engine:
             "GET", "/networks", params={"filters": filters}
         ).json()
         return nets
+
+
+def is_job(inputs: Mapping[str, Any]) -> bool:
+    """A container declared to run to completion: a service's one-shot job."""
+    return bool(inputs.get("attach")) and inputs.get("mustRun") is False
 
 
 def container_body(
@@ -297,15 +307,22 @@ class DockerStack:
         waves[0] = [*waves[0], *sorted(s for s in by_service if s not in placed)]
         for wave in waves:
             started: list[str] = []
+            jobs: list[str] = []
             for service in wave:
                 # the files container (never started) before the service that mounts it
                 names = sorted(by_service.get(service, []), key=lambda n: bool(
                     containers[n].get("start", True)))  # fmt: skip
                 for name in names:
+                    if is_job(containers[name]):
+                        jobs.append(name)
+                        continue
                     self._container(containers[name])
                     if containers[name].get("start", True) is not False:
                         started.append(name)
             self.await_healthy(started)
+            for name in jobs:  # after the services they work on are healthy
+                self._container(containers[name])
+            self.await_done(jobs)
             if after_wave is not None:
                 after_wave(wave)
 
@@ -342,6 +359,31 @@ class DockerStack:
         )
         self._container(inputs)
         self.await_healthy([name])
+
+    def await_done(self, names: list[str], deadline_s: float = JOB_DEADLINE_S) -> None:
+        """Every job in `names` exited 0 within `deadline_s`; one that exits otherwise fails
+        at once, with its logs."""
+        began = time.monotonic()
+        pending = set(names)
+        while pending:
+            for name in sorted(pending):
+                state = self.engine.inspect(self.created[name])["State"]
+                if state.get("Running") or state.get("Status") == "created":
+                    if time.monotonic() - began > deadline_s:
+                        raise DockerStackError(
+                            f"{self.name(name)} still running after {deadline_s:.0f}s\n"
+                            f"--- logs ---\n{self.engine.logs(self.created[name])}"
+                        )
+                    continue
+                if state.get("ExitCode") != 0:
+                    raise DockerStackError(
+                        f"{self.name(name)} exited {state.get('ExitCode')}\n"
+                        f"--- logs ---\n{self.engine.logs(self.created[name])}"
+                    )
+                self.health_seconds[name] = round(time.monotonic() - began, 1)
+                pending.discard(name)
+            if pending:
+                time.sleep(0.5)
 
     def await_healthy(self, names: list[str]) -> None:
         """Every container in `names` healthy (or running, with no health check) within

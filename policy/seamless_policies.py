@@ -190,9 +190,14 @@ def probes_present(resource_type: str, props: Mapping[str, Any], urn: str = "") 
             missing = [p for p in ("readinessProbe", "livenessProbe") if not c.get(p)]
             if missing:
                 out.append(f"container {c.get('name')!r} has no {' / '.join(missing)}")
-    elif resource_type == DOCKER_CONTAINER and props.get("start") is not False:
+    elif (
+        resource_type == DOCKER_CONTAINER
+        and props.get("start") is not False
+        and not (props.get("attach") and props.get("mustRun") is False)
+    ):
         # A container created and never started (the dev stack's files carriers) runs
-        # nothing to probe.
+        # nothing to probe; one run to completion (a one-shot job, like a Kubernetes Job)
+        # is judged by its exit code.
         tests = (props.get("healthcheck") or {}).get("tests") or []
         if not tests or tests == ["NONE"]:
             out.append(f"container {props.get('name')!r} has no health check")

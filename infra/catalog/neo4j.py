@@ -51,6 +51,10 @@ def build(ctx: BuildContext) -> ServiceSpec | None:
         run_as_user=7474,
         # The neo4j entrypoint rewrites conf/ at start-up: its root filesystem stays writable.
         read_only_root=False,
+        # The JVM extracts native libraries (Netty's transport) to /tmp and loads them from
+        # there: on a `noexec` scratch Neo4j exits at start with status 1 and no log line
+        # (found on dockerd).
+        scratch_exec=True,
     )
 
 

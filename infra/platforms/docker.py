@@ -2,7 +2,9 @@
 
 A private bridge network, one named volume per declared volume, one container per
 service replica with its health check, memory/CPU limits, read-only root filesystem where
-the image allows it, and every secret delivered as a file upload (never an env var). The
+the image allows it, and every secret delivered as a file upload (never an env var); a
+service's one-shot jobs (the ControlBus's users and ACLs) as containers run to completion
+once it is healthy. The
 coordinator image is built from `sdk/Dockerfile`. A Prometheus container loads the scrape
 config and alert rules.
 
@@ -22,7 +24,7 @@ import posixpath
 import pulumi
 import pulumi_docker as docker
 
-from infra.catalog import Catalog, ServiceSpec
+from infra.catalog import Catalog, JobSpec, ServiceSpec
 from infra.components.identity import Credentials
 from infra.observability import ObservabilityAssets
 
@@ -76,12 +78,36 @@ def healthcheck(svc: ServiceSpec) -> docker.ContainerHealthcheckArgs:
     )
 
 
+JOB_SCRATCH = "rw,noexec,nosuid,size=64m"
+
+
+def job_uploads(job: JobSpec, credentials: Credentials) -> list[docker.ContainerUploadArgs]:
+    uploads = [
+        docker.ContainerUploadArgs(file=cfg.path, content=cfg.content, permissions="0555")
+        for cfg in job.config_files
+    ]
+    for item in job.secrets:
+        if item.file is None:
+            raise ValueError(f"{job.name}: secret {item.key!r} has no file path")
+        uploads.append(
+            docker.ContainerUploadArgs(
+                file=item.file,
+                content=credentials.render(item.needs, item.render),
+                permissions="0440",
+                owner=str(job.run_as_user),
+            )
+        )
+    return uploads
+
+
 class DockerService(pulumi.ComponentResource):
-    """One catalog service on Docker: its volumes and containers (one per replica)."""
+    """One catalog service on Docker: its volumes and containers (one per replica), and its
+    one-shot jobs (a container run to completion once the service is healthy)."""
 
     volumes: dict[str, docker.Volume]
     containers: list[docker.Container]
     files_containers: list[docker.Container]  # carry the uploads (never started)
+    jobs: list[docker.Container]
 
     def __init__(
         self,
@@ -211,6 +237,38 @@ class DockerService(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after),
             )
             self.containers.append(container)
+        self.jobs = []
+        for job in svc.jobs:
+            # Run to completion (`attach`) after the service's containers are healthy. Not
+            # read-only: its files are uploaded into it (a read-only container refuses
+            # uploads); its scratch (where it may stage secrets) is a tmpfs.
+            self.jobs.append(
+                docker.Container(
+                    f"{name}-job-{job.name}",
+                    name=job.name,
+                    image=job.image,
+                    command=list(job.command),
+                    envs=[f"{k}={v}" for k, v in sorted(job.env.items())],
+                    uploads=job_uploads(job, credentials),
+                    tmpfs={"/tmp": JOB_SCRATCH},
+                    user=f"{job.run_as_user}:{job.run_as_user}",
+                    memory=job.resources.memory_limit_mi,
+                    cpu_shares=max(2, int(float(_cpus(job.resources.cpu_request)) * 1024)),
+                    cpus=_cpus(job.resources.cpu_limit),
+                    must_run=False,
+                    attach=True,
+                    logs=True,
+                    restart="no",
+                    security_opts=["no-new-privileges:true"],
+                    capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+                    networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=network.name)],
+                    labels=[
+                        docker.ContainerLabelArgs(label="seamless-stack", value=svc.name),
+                        docker.ContainerLabelArgs(label="seamless-role", value="job"),
+                    ],
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=self.containers),
+                )
+            )
         self.register_outputs({"containers": [c.name for c in self.containers]})
 
 

@@ -328,7 +328,7 @@ def network_policy_spec(svc: ServiceSpec, catalog: Catalog) -> NetworkPolicySpec
     ingress: list[NetworkPolicyIngressRuleArgsDict] = []
     clients = list(catalog.clients_of(svc.name))
     if svc.replicas > 1 and svc.stateful:
-        clients.append(svc.name)  # cluster peers (Redpanda RPC)
+        clients.append(svc.name)  # cluster peers (the KRaft quorum, replication)
     clients.extend(job.name for job in svc.jobs)  # its one-shot bootstrap jobs
     for client in clients:
         ingress.append(

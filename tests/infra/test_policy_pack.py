@@ -179,7 +179,7 @@ def test_a_never_started_docker_container_needs_no_health_check() -> None:
     ]
 
 
-@pytest.mark.parametrize("stack", ["prod", "dev"])
+@pytest.mark.parametrize("stack", ["prod", "dev", "deps"])
 @pulumi.runtime.test
 def test_policy_pack_passes_the_real_stack(stack: str) -> pulumi.Output[Any]:
     run = run_program(stack, stack_file_config(stack))

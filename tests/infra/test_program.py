@@ -37,8 +37,9 @@ NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 
 EXPECTED_DEV_TYPES = {
-    # 8 services + Prometheus, + 8 files containers (carry the uploads; never started)
-    "docker:index/container:Container": 17,
+    # 8 services + Prometheus, + 8 files containers (carry the uploads; never started),
+    # + the ControlBus's ACL job (run to completion)
+    "docker:index/container:Container": 18,
     "docker:index/image:Image": 1,
     "docker:index/network:Network": 1,
     # 4 data volumes + 9 files volumes (uploads into read-only containers land in volumes)
@@ -141,9 +142,18 @@ def test_dev_stack_declares_the_docker_bundle() -> pulumi.Output[Any]:
 
     def check() -> None:
         assert run.mocks.types() == EXPECTED_DEV_TYPES
+        declared = _by_name(run, CONTAINER)
+        jobs = {n: c for n, c in declared.items() if c.inputs.get("attach")}
         containers = {
-            n: c for n, c in _by_name(run, CONTAINER).items() if c.inputs.get("start") is not False
+            n: c
+            for n, c in declared.items()
+            if c.inputs.get("start") is not False and n not in jobs
         }
+        # the ControlBus's users and ACLs: a container run to completion after the bus
+        assert set(jobs) == {"controlbus-acl-bootstrap"}
+        job = jobs["controlbus-acl-bootstrap"].inputs
+        assert job["mustRun"] is False and job["restart"] == "no" and job["memory"] > 0
+        assert job["user"] == "1000:1000" and job["capabilities"] == {"drops": ["ALL"]}
         assert set(containers) == {
             "gateway", "dagmanager", "worldservice", "seamless-coordinator", "controlbus",
             "redis", "questdb", "minio", "prometheus",

@@ -33,8 +33,8 @@ def test_files_land_in_one_volume_per_directory_no_data_volume_holds() -> None:
     assert files_dirs(cat.get("seamless-coordinator")) == ["/run/secrets/seamless"]
     # QuestDB's server.conf lives under its data volume: no files volume
     assert files_dirs(cat.get("questdb")) == []
-    # redpanda's bootstrap file and its users' secrets: two directories
-    assert files_dirs(cat.get("controlbus")) == ["/etc/redpanda", "/run/secrets/controlbus"]
+    # Kafka's server.properties and start script, and its users' secrets: two directories
+    assert files_dirs(cat.get("controlbus")) == ["/etc/kafka", "/run/secrets/controlbus"]
 
 
 def test_the_health_check_is_the_readiness_probe_as_a_command() -> None:

@@ -62,16 +62,16 @@ def test_containers_get_secrets_as_read_only_files_and_run_restricted() -> None:
 
 def test_a_cluster_node_learns_its_own_pod_name() -> None:
     svc = stack_catalog("prod").get("controlbus")
-    pod = pod_spec(svc, "redpanda", "controlbus-secrets", "controlbus-config")
+    pod = pod_spec(svc, "controlbus", "controlbus-secrets", "controlbus-config")
     (container,) = pod["containers"]
     pod_name = next(e for e in container["env"] if e["name"] == "POD_NAME")
     assert pod_name["value_from"] == {"field_ref": {"field_path": "metadata.name"}}
     volumes = {v["name"] for v in pod["volumes"]}
-    assert {"secrets", "config", "scratch-0", "scratch-1"} == volumes
+    assert {"secrets", "config", "scratch-0"} == volumes
     assert pod["automount_service_account_token"] is False
 
 
-def test_network_policy_admits_clients_jobs_peers_and_prometheus() -> None:
+def test_network_policy_admits_clients_jobs_and_peers() -> None:
     cat = stack_catalog("prod")
     spec = network_policy_spec(cat.get("controlbus"), cat)
     sources = [
@@ -85,8 +85,7 @@ def test_network_policy_admits_clients_jobs_peers_and_prometheus() -> None:
         "worldservice",
         "controlbus",  # its peers (a 3-node cluster)
         "controlbus-acl-bootstrap",
-        None,  # Prometheus, by namespace
-    ]
+    ]  # no Prometheus: Kafka serves no metrics endpoint of its own
     egress = spec["egress"]
     assert egress[0]["ports"] == [
         {"port": 53, "protocol": "UDP"},
