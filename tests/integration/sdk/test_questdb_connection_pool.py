@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from seamless.errors import StorageError
+from seamless.errors import StorageError, WriteFenced
+from seamless.fetcher import synthetic_bars
 from seamless.storage import QuestDBBarStore
 
 from lab.servers import QuestDBServer
@@ -104,3 +105,22 @@ async def test_a_connection_abandoned_mid_query_is_not_reused(
         assert conn is not seen[0]
         assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
     assert seen[0].closed
+
+
+async def test_a_write_does_not_wait_for_a_pooled_connection(questdb_server: QuestDBServer) -> None:
+    """The committer checks fences and polls the WAL apply on a connection of its own: a
+    write goes through while reads hold every pooled connection (before, it queued behind
+    them and here timed out after pool_timeout_s), and the fence still refuses an older
+    token."""
+    store = _one_connection_store(questdb_server, pool_timeout_s=0.5)
+    iv = 60
+    bars = synthetic_bars(0, iv * 29, node_id="n", interval=iv, seed=1)
+    try:
+        await store.ensure_table()
+        async with store._connection():  # a long read holds the only pooled connection
+            assert await store.write("n", iv, bars, token=7) == 30
+            with pytest.raises(WriteFenced):
+                await store.write("n", iv, bars, token=6)
+        assert (await store.read("n", iv, 0, iv * 29)).equals(bars)
+    finally:
+        await store.aclose()

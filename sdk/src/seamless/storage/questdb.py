@@ -82,6 +82,9 @@ class QuestDBBarStore:
         default_factory=list, init=False, repr=False
     )
     _committer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    # the committer's own PG-wire connection (fence checks, WAL-apply polls): outside the
+    # read pool, so a shard's write never queues behind reads for a connection
+    _commit_conn: psycopg.AsyncConnection[Any] | None = field(default=None, init=False, repr=False)
     _columnar_retry_at: float = field(default=0.0, init=False, repr=False)
     _exports: int = field(default=0, init=False, repr=False)
     # PG-wire connections: at most pool_size in use; idle ones are kept for reuse
@@ -196,6 +199,9 @@ class QuestDBBarStore:
         for sender in senders:
             sender.close()
         idle, self._idle = self._idle, []
+        if self._commit_conn is not None:
+            idle.append(self._commit_conn)
+            self._commit_conn = None
         for conn in idle:
             await conn.close()
 
@@ -302,22 +308,29 @@ class QuestDBBarStore:
         bars = to_bar_frame(frame).filter(pl.col("ts").is_not_null())
         if bars.height == 0:
             return 0
-        if token is not None:
-            await self._check_fence(node_id, interval, bars, token)
         write = _Write(node_id, int(interval), bars, token)
         if self._ilp_target is None:
+            if token is not None:
+                await self._check_fence(node_id, interval, bars, token)
             await asyncio.to_thread(self._send, write)
             await self._wait_applied()
         else:
+            # the fence check, the send and the WAL-apply wait run in the committer
             await self._group_commit(write)
         return bars.height
 
     async def _check_fence(
-        self, node_id: str, interval: int, bars: pl.DataFrame, token: int
+        self,
+        node_id: str,
+        interval: int,
+        bars: pl.DataFrame,
+        token: int,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> None:
         """Refuse the write if its span already holds bars of a newer token. (A write that
         lands after a newer one despite this check, e.g. one paused right after it, is
-        still superseded on read: see `latest_per_ts`.)"""
+        still superseded on read: see `latest_per_ts`.) On `conn` if given, else on a
+        pooled connection."""
         span = bars.select(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
         first, last = span.row(0)
         query = (
@@ -325,12 +338,12 @@ class QuestDBBarStore:
             "WHERE node_id = %s AND bar_interval = %s "
             "AND ts BETWEEN cast(%s AS TIMESTAMP) AND cast(%s AS TIMESTAMP)"
         )
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                query,
-                (node_id, interval, int(first) * _US, int(last) * _US),
-            )
-            row = await cur.fetchone()
+        args = (node_id, interval, int(first) * _US, int(last) * _US)
+        if conn is not None:
+            row = await (await conn.execute(query, args)).fetchone()
+        else:
+            async with self._connection() as pooled:
+                row = await (await pooled.execute(query, args)).fetchone()
         newest = None if row is None else row[0]
         if newest is not None and int(newest) > token:
             raise WriteFenced(node_id, interval, token, int(newest))
@@ -339,7 +352,8 @@ class QuestDBBarStore:
         """Queue `write` for the next ILP request. Concurrent writes share one request and
         one WAL transaction (QuestDB applies a table's transactions one at a time, so 32
         single-shard commits queue behind each other); each caller returns once the batch
-        holding its rows is applied."""
+        holding its rows is applied. The committer checks each write's fence and polls the
+        WAL apply on a connection of its own, never waiting behind reads for a pooled one."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((write, done))
         if self._committer is None or self._committer.done():
@@ -350,8 +364,11 @@ class QuestDBBarStore:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._post_ilp([write for write, _ in batch])
-                await self._wait_applied()
+                async with self._committer_connection() as conn:
+                    batch = await self._fence_batch(batch, conn)
+                    if batch:
+                        await self._post_ilp([write for write, _ in batch])
+                        await self._wait_applied(conn)
             except Exception as exc:  # every writer of the batch sees the failure
                 for _, done in batch:
                     if not done.done():
@@ -360,6 +377,46 @@ class QuestDBBarStore:
             for _, done in batch:
                 if not done.done():
                     done.set_result(None)
+
+    async def _fence_batch(
+        self,
+        batch: list[tuple[_Write, asyncio.Future[None]]],
+        conn: psycopg.AsyncConnection[Any],
+    ) -> list[tuple[_Write, asyncio.Future[None]]]:
+        """The writes of `batch` that pass their fence check; a fenced one's writer gets
+        `WriteFenced` now and its rows are not sent."""
+        passed = []
+        for write, done in batch:
+            if write.token is not None:
+                try:
+                    await self._check_fence(
+                        write.node_id, write.interval, write.bars, write.token, conn
+                    )
+                except WriteFenced as exc:
+                    if not done.done():
+                        done.set_exception(exc)
+                    continue
+            passed.append((write, done))
+        return passed
+
+    @asynccontextmanager
+    async def _committer_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The committer's own connection, kept between batches; replaced once broken or
+        left mid-transaction (a cancelled batch)."""
+        conn = self._commit_conn
+        self._commit_conn = None
+        if conn is None or conn.closed:
+            conn = await self._connect()
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            raise StorageError(f"QuestDB query failed: {exc}") from exc
+        finally:
+            if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            else:
+                self._commit_conn = conn
 
     async def _post_ilp(self, writes: list[_Write]) -> None:
         """One ``POST /write`` of the writes as ILP, built column-wise by polars."""
@@ -446,17 +503,20 @@ class QuestDBBarStore:
             raise StorageError(f"QuestDB ILP write to {self.table} failed: {exc}") from exc
         self._return_sender(sender)
 
-    async def _wait_applied(self) -> None:
+    async def _wait_applied(self, conn: psycopg.AsyncConnection[Any] | None = None) -> None:
         """Wait until the WAL has applied every transaction sequenced so far (ours
-        included); raise if the table is suspended or the wait times out."""
+        included); raise if the table is suspended or the wait times out. Polls on `conn`
+        if given, else on pooled connections."""
         query = "SELECT suspended, writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s"
         deadline = time.monotonic() + self.visibility_timeout_s
         target: int | None = None
         delay = 0.002
         while True:
-            async with self._connection() as conn:
-                cur = await conn.execute(query, (self.table,))
-                row = await cur.fetchone()
+            if conn is not None:
+                row = await (await conn.execute(query, (self.table,))).fetchone()
+            else:
+                async with self._connection() as pooled:
+                    row = await (await pooled.execute(query, (self.table,))).fetchone()
             if row is None:
                 raise StorageError(f"QuestDB table {self.table} missing from wal_tables()")
             suspended, writer_txn, sequencer_txn = row
