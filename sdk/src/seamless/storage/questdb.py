@@ -598,10 +598,10 @@ def rows_to_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
         return empty_bars()
     columns = list(zip(*rows, strict=True))
     schema: dict[str, pl.DataType | type[pl.DataType]] = {**BAR_SCHEMA, TOKEN_COLUMN: pl.Int64}
-    frame = pl.DataFrame(
-        {
-            name: pl.Series(name, col, dtype=schema[name])
-            for name, col in zip([*OHLCV_COLUMNS, TOKEN_COLUMN], columns, strict=True)
-        }
-    )
-    return latest_per_ts(frame.with_columns(pl.col("ts") // _US))
+    # eager Series operations: a frame-level select or with_columns plans a query each time
+    series = [
+        pl.Series(name, col, dtype=schema[name])
+        for name, col in zip([*OHLCV_COLUMNS, TOKEN_COLUMN], columns, strict=True)
+    ]
+    series[0] = series[0] // _US
+    return latest_per_ts(pl.DataFrame(series))
