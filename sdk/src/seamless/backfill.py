@@ -16,6 +16,11 @@ one of them fetch each shard. For every shard a worker:
    (`WriteFenced`, also an abandon) once a newer holder's bars are stored, and serves the
    newer holder's bars even if a paused stale write lands after them.
 
+A worker moves on once a shard's fetch is over: the write, the WAL-apply wait and the
+complete of that shard finish in a task of their own (still under its held lease) while the
+worker claims and fetches the next shard, and `Backfiller.run` returns when all of them are
+done. At most ``max_concurrent_requests`` fetches run at once per run, as before.
+
 A shard held by another worker is not waited for in line: it is deferred and re-checked
 once the worker has run out of unclaimed shards, so N workers share the work instead of
 queueing behind each other. Concurrency per worker is bounded by
@@ -168,7 +173,13 @@ class Backfiller:
         try:
             workers = min(self.config.max_concurrent_requests, len(shards))
             await asyncio.gather(*(run.worker() for _ in range(workers)))
+            while run.trailing:  # the last shards' writes and completes
+                await asyncio.gather(*run.trailing)
         finally:
+            for task in run.trailing:
+                task.cancel()
+            if run.trailing:
+                await asyncio.gather(*run.trailing, return_exceptions=True)
             self.metrics.backfill_jobs_in_progress.dec()
         report.unresolved = sorted(run.deferred)
         return report
@@ -201,6 +212,8 @@ class _Run:
         self.queue.rotate(-backfiller._rng.randrange(len(report.shards)))
         self.deferred: deque[Range] = deque()
         self.series = {"node_id": node_id, "interval": str(interval)}
+        # shards fetched, still being written and completed behind their worker
+        self.trailing: set[asyncio.Task[None]] = set()
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -262,10 +275,29 @@ class _Run:
                 self._count("parked")
                 log.warning("seamless.backfill.parked", reason=outcome.reason)
             return True
-        await self.process(shard, outcome, log)
+        await self._process_until_fetched(shard, outcome, log)
         return True
 
-    async def process(self, shard: Range, granted: Granted, log: Any) -> None:
+    async def _process_until_fetched(self, shard: Range, granted: Granted, log: Any) -> None:
+        """Process `shard` in a task of its own and return once its fetch is over: the
+        worker claims and fetches its next shard while this one's write, WAL-apply wait and
+        complete finish behind it (under the same held lease), so a worker's fetches are
+        never spaced by storage round trips. `Backfiller.run` waits for every such task."""
+        fetched: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self.process(shard, granted, log, fetched))
+        self.trailing.add(task)
+        task.add_done_callback(self.trailing.discard)
+        await asyncio.wait({task, fetched}, return_when=asyncio.FIRST_COMPLETED)
+
+    async def process(
+        self,
+        shard: Range,
+        granted: Granted,
+        log: Any,
+        fetched: asyncio.Future[None] | None = None,
+    ) -> None:
+        """Fetch, write and complete `shard` under its lease; `fetched` is resolved once the
+        fetch is over (successful or not)."""
         log = log.bind(token=granted.lease.token)
         log.info("seamless.backfill.attempt")
         try:
@@ -276,7 +308,11 @@ class _Run:
                 job_id=self.report.job_id,
                 shards_total=len(self.report.shards),
             ) as held:
-                frame = await self.fetch_with_retries(shard, log)
+                try:
+                    frame = await self.fetch_with_retries(shard, log)
+                finally:
+                    if fetched is not None and not fetched.done():
+                        fetched.set_result(None)
                 held.raise_if_lost()  # never write for a lease someone else now holds
                 rows = await self.write_with_retries(frame, held, log)
                 held.raise_if_lost()

@@ -181,6 +181,53 @@ async def test_four_backfillers_on_overlapping_ranges_fetch_each_shard_once() ->
     assert stored.equals(synthetic_bars(0, IV * 499, node_id="n", interval=IV, seed=2))
 
 
+class _GatedStore(MemoryBarStore):
+    """Writes wait for `gate`: a stand-in for a slow write and WAL apply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    async def write(
+        self, node_id: str, interval: int, frame: pl.DataFrame, *, token: int | None = None
+    ) -> int:
+        self.waiting += 1
+        await self.gate.wait()
+        return await super().write(node_id, interval, frame, token=token)
+
+
+async def test_a_worker_fetches_its_next_shard_while_the_last_one_is_written() -> None:
+    """A shard's write, WAL-apply wait and complete trail behind its worker, which claims
+    and fetches the next shard meanwhile (one worker here: before, it waited for each
+    write); every shard is still fetched once and completed under its lease."""
+    coordinator, store = InMemoryCoordinator(), _GatedStore()
+    fetcher = SyntheticFetcher(seed=3)
+    backfiller = Backfiller(
+        coordinator=coordinator,
+        fetcher=fetcher,
+        store=store,
+        config=BackfillConfig(window_bars=10, max_concurrent_requests=1, lease_ms=5_000),
+        metrics=SeamlessMetrics(CollectorRegistry()),
+    )
+    run = asyncio.create_task(backfiller.run("n", IV, [Range(0, IV * 39)]))
+    await _until(lambda: _now(len(fetcher.calls()) == 4 and store.waiting == 4))
+    for shard in range(4):  # all four fetched, all four writes pending, leases held
+        assert await _held(
+            coordinator, lease_key("n", IV, Range(IV * 10 * shard, IV * (10 * shard + 9)))
+        )
+    store.gate.set()
+    report = await asyncio.wait_for(run, 10)
+    assert len(report.completed) == 4 and report.settled == report.shards
+    assert set(fetcher.calls().values()) == {1}
+    for shard in report.shards:
+        assert (await coordinator.inspect(lease_key("n", IV, shard))).state == "completed"
+
+
+async def _now(value: bool) -> bool:
+    return value
+
+
 async def test_transient_errors_are_retried_and_counted() -> None:
     provider, fetcher, _, metrics = make(
         SyntheticFetcher(seed=5, error_rate=0.4), strategy=Strategy.AUTO_BACKFILL
