@@ -8,12 +8,14 @@ import io
 import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import polars as pl
 import pytest
 from prometheus_client import CollectorRegistry
 from seamless.backfill import BackfillConfig, Backfiller, lease_key
 from seamless.conformance import ConformancePipeline
+from seamless.coordination import ClaimOutcome
 from seamless.coordinator_client import CoordinatorClient
 from seamless.coverage import Range
 from seamless.errors import (
@@ -222,6 +224,44 @@ async def test_a_worker_fetches_its_next_shard_while_the_last_one_is_written() -
     assert set(fetcher.calls().values()) == {1}
     for shard in report.shards:
         assert (await coordinator.inspect(lease_key("n", IV, shard))).state == "completed"
+
+
+class _CountingCoordinator(InMemoryCoordinator):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: dict[str, int] = {}
+
+    async def claim(self, key: str, lease_ms: int, **kwargs: Any) -> ClaimOutcome:
+        self.claims[key] = self.claims.get(key, 0) + 1
+        return await super().claim(key, lease_ms, **kwargs)
+
+
+async def test_runs_of_one_process_wait_on_its_own_shard_instead_of_polling() -> None:
+    """A second request overlapping a shard this process is already backfilling neither
+    claims it while it runs nor polls the coordinator: it is woken when the shard is
+    completed and counts it done elsewhere."""
+    coordinator, store = _CountingCoordinator(), _GatedStore()
+    fetcher = SyntheticFetcher(seed=4)
+    backfiller = Backfiller(
+        coordinator=coordinator,
+        fetcher=fetcher,
+        store=store,
+        config=BackfillConfig(window_bars=10, lease_ms=5_000, poll_initial_ms=1, poll_max_ms=2),
+        metrics=SeamlessMetrics(CollectorRegistry()),
+    )
+    first = asyncio.create_task(backfiller.run("n", IV, [Range(0, IV * 9)]))
+    await _until(lambda: _now(store.waiting == 1))  # fetched, its write held back
+    second = asyncio.create_task(backfiller.run("n", IV, [Range(0, IV * 19)]))
+    await _until(lambda: _now(store.waiting == 2))  # the second run's own new shard
+    await asyncio.sleep(0.05)  # polling every 1-2 ms would claim the shared shard ~30 times
+    shared = lease_key("n", IV, Range(0, IV * 9))
+    assert coordinator.claims[shared] == 1 and not second.done()
+    store.gate.set()
+    reports = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert reports[0].completed == [Range(0, IV * 9)]
+    assert reports[1].done_elsewhere == [Range(0, IV * 9)]
+    assert reports[1].completed == [Range(IV * 10, IV * 19)]
+    assert coordinator.claims[shared] == 1 and set(fetcher.calls().values()) == {1}
 
 
 async def _now(value: bool) -> bool:
