@@ -82,9 +82,14 @@ class QuestDBBarStore:
         default_factory=list, init=False, repr=False
     )
     _committer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
-    # the committer's own PG-wire connection (fence checks, WAL-apply polls): outside the
-    # read pool, so a shard's write never queues behind reads for a connection
-    _commit_conn: psycopg.AsyncConnection[Any] | None = field(default=None, init=False, repr=False)
+    # written batches whose WAL apply is awaited, and the task awaiting it
+    _applying: list[asyncio.Future[None]] = field(default_factory=list, init=False, repr=False)
+    _applier: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    # the committer's and the applier's own PG-wire connections (fence checks, WAL-apply
+    # polls): outside the read pool, so a shard's write never queues behind reads
+    _own_conns: dict[str, psycopg.AsyncConnection[Any]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _columnar_retry_at: float = field(default=0.0, init=False, repr=False)
     _exports: int = field(default=0, init=False, repr=False)
     # PG-wire connections: at most pool_size in use; idle ones are kept for reuse
@@ -190,6 +195,8 @@ class QuestDBBarStore:
     async def aclose(self) -> None:
         if self._committer is not None:
             await asyncio.gather(self._committer, return_exceptions=True)
+        if self._applier is not None:
+            await asyncio.gather(self._applier, return_exceptions=True)
         for client in (self._http, self._ilp_http):
             if client is not None:
                 await client.aclose()
@@ -199,9 +206,8 @@ class QuestDBBarStore:
         for sender in senders:
             sender.close()
         idle, self._idle = self._idle, []
-        if self._commit_conn is not None:
-            idle.append(self._commit_conn)
-            self._commit_conn = None
+        idle += self._own_conns.values()
+        self._own_conns.clear()
         for conn in idle:
             await conn.close()
 
@@ -352,8 +358,9 @@ class QuestDBBarStore:
         """Queue `write` for the next ILP request. Concurrent writes share one request and
         one WAL transaction (QuestDB applies a table's transactions one at a time, so 32
         single-shard commits queue behind each other); each caller returns once the batch
-        holding its rows is applied. The committer checks each write's fence and polls the
-        WAL apply on a connection of its own, never waiting behind reads for a pooled one."""
+        holding its rows is applied. The committer checks each write's fence and the applier
+        polls the WAL apply, each on a connection of its own, never waiting behind reads for
+        a pooled one."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((write, done))
         if self._committer is None or self._committer.done():
@@ -361,20 +368,40 @@ class QuestDBBarStore:
         await done
 
     async def _commit_loop(self) -> None:
+        """Fence-check and send batches back to back; the wait for their WAL apply runs
+        beside it (`_apply_loop`), so the next batch is on its way while QuestDB applies
+        the last one."""
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                async with self._committer_connection() as conn:
+                async with self._own_connection("commit") as conn:
                     batch = await self._fence_batch(batch, conn)
-                    if batch:
-                        await self._post_ilp([write for write, _ in batch])
-                        await self._wait_applied(conn)
+                if batch:
+                    await self._post_ilp([write for write, _ in batch])
             except Exception as exc:  # every writer of the batch sees the failure
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
                 continue
-            for _, done in batch:
+            self._applying += [done for _, done in batch]
+            if self._applier is None or self._applier.done():
+                self._applier = asyncio.create_task(self._apply_loop())
+
+    async def _apply_loop(self) -> None:
+        """Resolve the sent batches' writers once QuestDB has applied them: one wait covers
+        every batch sent before it started (the WAL applies a table's transactions in
+        order)."""
+        while self._applying:
+            waiting, self._applying = self._applying, []
+            try:
+                async with self._own_connection("apply") as conn:
+                    await self._wait_applied(conn)
+            except Exception as exc:
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for done in waiting:
                 if not done.done():
                     done.set_result(None)
 
@@ -400,11 +427,10 @@ class QuestDBBarStore:
         return passed
 
     @asynccontextmanager
-    async def _committer_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """The committer's own connection, kept between batches; replaced once broken or
-        left mid-transaction (a cancelled batch)."""
-        conn = self._commit_conn
-        self._commit_conn = None
+    async def _own_connection(self, role: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The committer's or the applier's own connection, kept between batches; replaced
+        once broken or left mid-transaction (a cancelled batch)."""
+        conn = self._own_conns.pop(role, None)
         if conn is None or conn.closed:
             conn = await self._connect()
         try:
@@ -416,7 +442,7 @@ class QuestDBBarStore:
                 with contextlib.suppress(Exception):
                     await conn.close()
             else:
-                self._commit_conn = conn
+                self._own_conns[role] = conn
 
     async def _post_ilp(self, writes: list[_Write]) -> None:
         """One ``POST /write`` of the writes as ILP, built column-wise by polars."""
