@@ -14,6 +14,7 @@ import time
 import pytest
 from seamless.coordination.client import CoordinatorClient
 from seamless.coordination.protocol import CLIENT_KEEP_ALIVE_SECONDS, SERVICE_KEEP_ALIVE_SECONDS
+from seamless.http_transport import KeepAliveTransport
 
 from lab.coordinator_process import CoordinatorServer
 
@@ -61,6 +62,9 @@ def test_service_keeps_idle_connections_longer_than_any_client_reuses_them(
 
 
 def test_sdk_client_expires_idle_connections_before_the_service_does() -> None:
-    client = CoordinatorClient("http://127.0.0.1:9")
-    pool = client._http._transport._pool  # type: ignore[attr-defined]
+    # plain http: the SDK's keep-alive transport; https: httpx's own pool
+    transport = CoordinatorClient("http://127.0.0.1:9")._http._transport
+    assert isinstance(transport, KeepAliveTransport)
+    assert transport.keepalive_expiry == CLIENT_KEEP_ALIVE_SECONDS < SERVICE_KEEP_ALIVE_SECONDS
+    pool = CoordinatorClient("https://127.0.0.1:9")._http._transport._pool  # type: ignore[attr-defined]
     assert pool._keepalive_expiry == CLIENT_KEEP_ALIVE_SECONDS < SERVICE_KEEP_ALIVE_SECONDS

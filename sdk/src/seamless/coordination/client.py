@@ -14,7 +14,9 @@ fail as it answered the first (see coordinator/store.py). Without that, a comple
 reply was lost came back 409 stale, and a claim whose reply was lost held its key until
 the lease ran out.
 
-One pooled `httpx.AsyncClient` per instance (QMTL opened a client per request).
+One pooled `httpx.AsyncClient` per instance (QMTL opened a client per request), over
+`seamless.http_transport.KeepAliveTransport` for plain-http URLs (httpx's own pool scans
+every connection on every request).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import email.utils
 import os
 import socket
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Mapping
@@ -59,6 +63,7 @@ from seamless.errors import (
     InvalidRequestError,
     LeaseLost,
 )
+from seamless.http_transport import KeepAliveTransport
 
 DEFAULT_TIMEOUT_SECONDS = 2.0  # QMTL's client timeout
 # Worker identity, QMTL's order after the config key `seamless_worker_id`.
@@ -145,6 +150,10 @@ class CoordinatorClient:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if transport is None and _plain_http_without_proxy(self.base_url):
+            # no per-request scan of the pool (see seamless.http_transport); https and
+            # proxied URLs keep httpx's own transport
+            transport = KeepAliveTransport(keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -358,6 +367,15 @@ class CoordinatorClient:
         return CoordinatorUnavailable(
             f"{op} {key!r}: unexpected HTTP {status} {_snippet(response)}"
         )
+
+
+def _plain_http_without_proxy(url: str) -> bool:
+    """Whether `url` is plain http and no proxy environment variable is set (with one,
+    httpx's own transport routes as it always did)."""
+    if urllib.parse.urlsplit(url).scheme != "http":
+        return False
+    proxies = urllib.request.getproxies_environment()
+    return not any(k in proxies for k in ("http", "all"))
 
 
 class _RetryBudget:

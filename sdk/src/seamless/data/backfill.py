@@ -16,12 +16,20 @@ one of them fetch each shard. For every shard a worker:
    (`WriteFenced`, also an abandon) once a newer holder's bars are stored, and serves the
    newer holder's bars even if a paused stale write lands after them.
 
+A worker moves on once a shard's fetch is over: the write, the WAL-apply wait and the
+complete of that shard finish in a task of their own (still under its held lease) while the
+worker claims and fetches the next shard, and `Backfiller.run` returns when all of them are
+done. At most ``max_concurrent_requests`` fetches run at once per run, as before.
+
 A shard held by another worker is not waited for in line: it is deferred and re-checked
 once the worker has run out of unclaimed shards, so N workers share the work instead of
-queueing behind each other. Concurrency per worker is bounded by
-``max_concurrent_requests``. Shards beyond the fetcher's horizon (bars not yet closed) are
-left to the live feed; a shard straddling the horizon is clipped, and its key names the
-clipped end, so it never completes the full shard's key.
+queueing behind each other. A shard that this process is already backfilling for another
+request is not claimed or polled at all: the run waits for it locally and is woken the
+moment it is completed (overlapping requests of one process, e.g. the load gate's cold
+windows, used to poll the coordinator for their own process's lease). Concurrency per
+worker is bounded by ``max_concurrent_requests``. Shards beyond the fetcher's horizon (bars
+not yet closed) are left to the live feed; a shard straddling the horizon is clipped, and
+its key names the clipped end, so it never completes the full shard's key.
 """
 
 from __future__ import annotations
@@ -135,6 +143,10 @@ class Backfiller:
         self.metrics = metrics if metrics is not None else SeamlessMetrics.default()
         self._rng = rng if rng is not None else random.Random()
         self._log = get_logger("seamless.backfill")
+        # lease key -> resolved True once this process completed the shard, False if it did
+        # not: runs of this backfiller wait on each other's shards here instead of polling
+        # the coordinator for a lease their own process holds
+        self._inflight: dict[str, asyncio.Future[bool]] = {}
 
     def shards_for(
         self, missing: list[Range], interval: int, horizon_end: int | None = None
@@ -168,7 +180,13 @@ class Backfiller:
         try:
             workers = min(self.config.max_concurrent_requests, len(shards))
             await asyncio.gather(*(run.worker() for _ in range(workers)))
+            while run.trailing:  # the last shards' writes and completes
+                await asyncio.gather(*run.trailing)
         finally:
+            for task in run.trailing:
+                task.cancel()
+            if run.trailing:
+                await asyncio.gather(*run.trailing, return_exceptions=True)
             self.metrics.backfill_jobs_in_progress.dec()
         report.unresolved = sorted(run.deferred)
         return report
@@ -201,6 +219,8 @@ class _Run:
         self.queue.rotate(-backfiller._rng.randrange(len(report.shards)))
         self.deferred: deque[Range] = deque()
         self.series = {"node_id": node_id, "interval": str(interval)}
+        # shards fetched, still being written and completed behind their worker
+        self.trailing: set[asyncio.Task[bool]] = set()
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
@@ -220,6 +240,16 @@ class _Run:
                 poll = self.cfg.poll_initial_ms / 1000
                 continue
             self.deferred.append(shard)
+            local = self.b._inflight.get(self.key(shard))
+            if local is not None:  # held by this process: woken as soon as it is settled
+                await asyncio.wait(
+                    {local}, timeout=self._bounded_sleep(self.cfg.poll_max_ms / 1000)
+                )
+                if local.done() and local.result() and shard in self.deferred:
+                    self.deferred.remove(shard)  # completed here: no need to ask
+                    self.report.done_elsewhere.append(shard)
+                    self._count("skipped_completed")
+                continue
             await asyncio.sleep(self._bounded_sleep(poll))
             poll = min(poll * 2, self.cfg.poll_max_ms / 1000)
 
@@ -229,8 +259,12 @@ class _Run:
         return max(0.0, min(seconds, self.deadline - time.monotonic()))
 
     async def attempt(self, shard: Range) -> bool:
-        """Claim and process `shard`; False when another worker holds it (re-check later)."""
+        """Claim and process `shard`; False when another worker holds it (re-check later).
+        A shard this process is backfilling for another run is not claimed (False): the
+        deferred loop waits for it locally."""
         key = self.key(shard)
+        if key in self.b._inflight:
+            return False
         log = self.b._log.bind(
             node_id=self.node_id,
             interval=self.interval,
@@ -262,10 +296,41 @@ class _Run:
                 self._count("parked")
                 log.warning("seamless.backfill.parked", reason=outcome.reason)
             return True
-        await self.process(shard, outcome, log)
+        await self._process_until_fetched(shard, outcome, log)
         return True
 
-    async def process(self, shard: Range, granted: Granted, log: Any) -> None:
+    async def _process_until_fetched(self, shard: Range, granted: Granted, log: Any) -> None:
+        """Process `shard` in a task of its own and return once its fetch is over: the
+        worker claims and fetches its next shard while this one's write, WAL-apply wait and
+        complete finish behind it (under the same held lease), so a worker's fetches are
+        never spaced by storage round trips. `Backfiller.run` waits for every such task."""
+        loop = asyncio.get_running_loop()
+        fetched: asyncio.Future[None] = loop.create_future()
+        key = self.key(shard)
+        settled: asyncio.Future[bool] = loop.create_future()
+        self.b._inflight[key] = settled
+
+        def done(task: asyncio.Task[bool]) -> None:
+            self.trailing.discard(task)
+            if self.b._inflight.get(key) is settled:
+                del self.b._inflight[key]
+            settled.set_result(not task.cancelled() and task.exception() is None and task.result())
+
+        task = asyncio.create_task(self.process(shard, granted, log, fetched))
+        self.trailing.add(task)
+        task.add_done_callback(done)
+        over: set[asyncio.Future[Any]] = {task, fetched}
+        await asyncio.wait(over, return_when=asyncio.FIRST_COMPLETED)
+
+    async def process(
+        self,
+        shard: Range,
+        granted: Granted,
+        log: Any,
+        fetched: asyncio.Future[None] | None = None,
+    ) -> bool:
+        """Fetch, write and complete `shard` under its lease; `fetched` is resolved once the
+        fetch is over (successful or not). True when the shard was completed."""
         log = log.bind(token=granted.lease.token)
         log.info("seamless.backfill.attempt")
         try:
@@ -276,7 +341,11 @@ class _Run:
                 job_id=self.report.job_id,
                 shards_total=len(self.report.shards),
             ) as held:
-                frame = await self.fetch_with_retries(shard, log)
+                try:
+                    frame = await self.fetch_with_retries(shard, log)
+                finally:
+                    if fetched is not None and not fetched.done():
+                        fetched.set_result(None)
                 held.raise_if_lost()  # never write for a lease someone else now holds
                 rows = await self.write_with_retries(frame, held, log)
                 held.raise_if_lost()
@@ -285,11 +354,11 @@ class _Run:
             self._count("abandoned")
             self.b.metrics.backfill_abandoned_total.labels(**self.series).inc()
             log.warning("seamless.backfill.lease_lost", reason=str(exc))
-            return
+            return False
         except CoordinatorUnavailable as exc:
             self.report.coordinator_errors.append(f"{self.key(shard)}: {exc}")
             log.error("seamless.backfill.coordinator_unavailable", error=str(exc))
-            return
+            return False
         except Exception as exc:  # the shard failed: the lease was failed with this reason
             if isinstance(exc, ConformancePipelineError):
                 self.report.blocked.append(exc)  # the caller must see the block itself
@@ -297,7 +366,7 @@ class _Run:
             self._count("failed")
             self.b.metrics.backfill_failure_total.labels(**self.series).inc()
             log.error("seamless.backfill.failed", error=f"{type(exc).__name__}: {exc}")
-            return
+            return False
         self.report.completed.append(shard)
         self.report.completed_at.append(time.time())
         self.report.rows_written += rows
@@ -305,6 +374,7 @@ class _Run:
         if held.result is not None:
             self._record_ratio(shard, held.result.completion_ratio)
         log.info("seamless.backfill.completed", rows=rows, renewals=held.renewals)
+        return True
 
     def _record_ratio(self, shard: Range, ratio: float) -> None:
         # Concurrent completes may answer out of order; the job's ratio only grows.

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from seamless.config.presets import load_presets
@@ -204,6 +205,12 @@ class ConformancePipeline:
             return None
         if frame.height == 0:
             return 0
+        floats = [n for n, d in schema.items() if d in (pl.Float64, pl.Float32)]
+        if frame["ts"].null_count() == 0 and not any(frame[c].null_count() for c in floats):
+            # The usual case, no nulls anywhere: the same checks on numpy views of the
+            # columns, ~10x cheaper than a polars query for the windows reads serve (its
+            # fixed cost is ~0.3 ms, however few the rows).
+            return _stored_gaps_numpy(frame, grid, floats)
         ts = pl.col("ts")
         step = ts.diff()
         checks = [
@@ -214,7 +221,6 @@ class ConformancePipeline:
         if grid:
             checks.append((ts % grid != 0).any().alias("off_grid"))
             checks.append((step > grid).sum().alias("gaps"))
-        floats = [n for n, d in schema.items() if d in (pl.Float64, pl.Float32)]
         if floats:
             checks.append(
                 pl.sum_horizontal([pl.col(c).is_infinite().any() for c in floats]).alias("inf")
@@ -310,3 +316,18 @@ def gap_count(frame: pl.DataFrame, interval: int) -> int:
     if frame.height < 2:
         return 0
     return int(frame.select((pl.col("ts").diff() > interval).sum()).item())
+
+
+def _stored_gaps_numpy(frame: pl.DataFrame, grid: int | None, floats: list[str]) -> int | None:
+    """`ConformancePipeline._stored_gaps` for a non-empty frame without nulls."""
+    ts = frame["ts"].to_numpy()
+    if ts[0] < 0:
+        return None
+    step = np.diff(ts)
+    if (step <= 0).any():  # unsorted or duplicated; with ts increasing, ts[0] is the min
+        return None
+    if grid and (ts % grid).any():
+        return None
+    if not all(np.isfinite(frame[c].to_numpy()).all() for c in floats):
+        return None
+    return int((step > grid).sum()) if grid else 0

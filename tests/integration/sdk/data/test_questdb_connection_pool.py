@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from typing import Any
 
 import psycopg
 import pytest
 from seamless.data.storage import QuestDBBarStore
-from seamless.errors import StorageError
+from seamless.errors import StorageError, WriteFenced
+from seamless.testing import synthetic_bars
 
 from lab.servers import QuestDBServer
 
@@ -104,3 +106,66 @@ async def test_a_connection_abandoned_mid_query_is_not_reused(
         assert conn is not seen[0]
         assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
     assert seen[0].closed
+
+
+async def test_a_write_does_not_wait_for_a_pooled_connection(questdb_server: QuestDBServer) -> None:
+    """The committer checks fences and polls the WAL apply on a connection of its own: a
+    write goes through while reads hold every pooled connection (before, it queued behind
+    them and here timed out after pool_timeout_s), and the fence still refuses an older
+    token."""
+    store = _one_connection_store(questdb_server, pool_timeout_s=0.5)
+    iv = 60
+    bars = synthetic_bars(0, iv * 29, node_id="n", interval=iv, seed=1)
+    try:
+        await store.ensure_table()
+        async with store._connection():  # a long read holds the only pooled connection
+            assert await store.write("n", iv, bars, token=7) == 30
+            with pytest.raises(WriteFenced):
+                await store.write("n", iv, bars, token=6)
+        assert (await store.read("n", iv, 0, iv * 29)).equals(bars)
+    finally:
+        await store.aclose()
+
+
+async def test_the_next_batch_is_sent_while_the_last_one_is_applied(
+    questdb_server: QuestDBServer,
+) -> None:
+    """Writes arriving while a batch's WAL apply is awaited go out at once in the next
+    batch (before, they waited for that apply); every writer still returns only once its
+    rows are applied and readable."""
+    store = _one_connection_store(questdb_server, pool_timeout_s=5.0)
+    iv = 60
+    first = synthetic_bars(0, iv * 29, node_id="a", interval=iv, seed=1)
+    second = synthetic_bars(0, iv * 29, node_id="b", interval=iv, seed=2)
+    posts: list[list[str]] = []
+    applying = asyncio.Event()
+    release = asyncio.Event()
+    post_ilp, wait_applied = store._post_ilp, store._wait_applied
+
+    async def counting_post(writes: list[Any]) -> None:
+        posts.append([w.node_id for w in writes])
+        await post_ilp(writes)
+
+    async def held_wait(conn: Any = None) -> None:
+        applying.set()
+        await release.wait()
+        await wait_applied(conn)
+
+    store._post_ilp = counting_post  # type: ignore[method-assign]
+    store._wait_applied = held_wait  # type: ignore[method-assign]
+    try:
+        await store.ensure_table()
+        writing_a = asyncio.create_task(store.write("a", iv, first, token=1))
+        await applying.wait()  # batch [a] sent, its apply awaited
+        writing_b = asyncio.create_task(store.write("b", iv, second, token=1))
+        async with asyncio.timeout(5):
+            while len(posts) < 2:
+                await asyncio.sleep(0.01)
+        assert posts == [["a"], ["b"]] and not writing_a.done() and not writing_b.done()
+        release.set()
+        assert await writing_a == 30 and await writing_b == 30
+        assert (await store.read("a", iv, 0, iv * 29)).equals(first)
+        assert (await store.read("b", iv, 0, iv * 29)).equals(second)
+    finally:
+        release.set()
+        await store.aclose()

@@ -13,6 +13,7 @@ import pytest
 from seamless.coordination.client import CoordinatorClient, parse_retry_after, resolve_worker_id
 from seamless.coordination.protocol import Lease
 from seamless.errors import CoordinatorUnavailable, InvalidRequestError, LeaseLost
+from seamless.http_transport import KeepAliveTransport
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +119,21 @@ async def test_a_health_probe_is_not_retried_mock_transport() -> None:
         with pytest.raises(CoordinatorUnavailable):
             await client.health()
     assert len(seen) == 1
+
+
+async def test_plain_http_goes_through_the_keep_alive_transport(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lean transport for http:// without a proxy; httpx's own for https and when a
+    proxy variable is set (so proxies are honoured as before)."""
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+
+    def uses_lean(url: str) -> bool:
+        transport = CoordinatorClient(url, worker_id="w")._http._transport
+        return isinstance(transport, KeepAliveTransport)
+
+    assert uses_lean("http://coordinator:8080")
+    assert not uses_lean("https://coordinator:8443")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy:3128")
+    assert not uses_lean("http://coordinator:8080")

@@ -8,11 +8,13 @@ import io
 import json
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import polars as pl
 import pytest
 from prometheus_client import CollectorRegistry
 from seamless.coordination.client import CoordinatorClient
+from seamless.coordination.interface import ClaimOutcome
 from seamless.coordination.memory import InMemoryCoordinator
 from seamless.data.backfill import BackfillConfig, Backfiller, lease_key
 from seamless.data.conformance import ConformancePipeline
@@ -178,6 +180,91 @@ async def test_four_backfillers_on_overlapping_ranges_fetch_each_shard_once() ->
         assert report.shards[0].start <= window.start and report.shards[-1].end >= window.end
     stored = await store.read("n", IV, 0, IV * 499)
     assert stored.equals(synthetic_bars(0, IV * 499, node_id="n", interval=IV, seed=2))
+
+
+class _GatedStore(MemoryBarStore):
+    """Writes wait for `gate`: a stand-in for a slow write and WAL apply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    async def write(
+        self, node_id: str, interval: int, frame: pl.DataFrame, *, token: int | None = None
+    ) -> int:
+        self.waiting += 1
+        await self.gate.wait()
+        return await super().write(node_id, interval, frame, token=token)
+
+
+async def test_a_worker_fetches_its_next_shard_while_the_last_one_is_written() -> None:
+    """A shard's write, WAL-apply wait and complete trail behind its worker, which claims
+    and fetches the next shard meanwhile (one worker here: before, it waited for each
+    write); every shard is still fetched once and completed under its lease."""
+    coordinator, store = InMemoryCoordinator(), _GatedStore()
+    fetcher = SyntheticFetcher(seed=3)
+    backfiller = Backfiller(
+        coordinator=coordinator,
+        fetcher=fetcher,
+        store=store,
+        config=BackfillConfig(window_bars=10, max_concurrent_requests=1, lease_ms=5_000),
+        metrics=SeamlessMetrics(CollectorRegistry()),
+    )
+    run = asyncio.create_task(backfiller.run("n", IV, [Range(0, IV * 39)]))
+    await _until(lambda: _now(len(fetcher.calls()) == 4 and store.waiting == 4))
+    for shard in range(4):  # all four fetched, all four writes pending, leases held
+        assert await _held(
+            coordinator, lease_key("n", IV, Range(IV * 10 * shard, IV * (10 * shard + 9)))
+        )
+    store.gate.set()
+    report = await asyncio.wait_for(run, 10)
+    assert len(report.completed) == 4 and report.settled == report.shards
+    assert set(fetcher.calls().values()) == {1}
+    for shard in report.shards:
+        assert (await coordinator.inspect(lease_key("n", IV, shard))).state == "completed"
+
+
+class _CountingCoordinator(InMemoryCoordinator):
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: dict[str, int] = {}
+
+    async def claim(self, key: str, lease_ms: int, **kwargs: Any) -> ClaimOutcome:
+        self.claims[key] = self.claims.get(key, 0) + 1
+        return await super().claim(key, lease_ms, **kwargs)
+
+
+async def test_runs_of_one_process_wait_on_its_own_shard_instead_of_polling() -> None:
+    """A second request overlapping a shard this process is already backfilling neither
+    claims it while it runs nor polls the coordinator: it is woken when the shard is
+    completed and counts it done elsewhere."""
+    coordinator, store = _CountingCoordinator(), _GatedStore()
+    fetcher = SyntheticFetcher(seed=4)
+    backfiller = Backfiller(
+        coordinator=coordinator,
+        fetcher=fetcher,
+        store=store,
+        config=BackfillConfig(window_bars=10, lease_ms=5_000, poll_initial_ms=1, poll_max_ms=2),
+        metrics=SeamlessMetrics(CollectorRegistry()),
+    )
+    first = asyncio.create_task(backfiller.run("n", IV, [Range(0, IV * 9)]))
+    await _until(lambda: _now(store.waiting == 1))  # fetched, its write held back
+    second = asyncio.create_task(backfiller.run("n", IV, [Range(0, IV * 19)]))
+    await _until(lambda: _now(store.waiting == 2))  # the second run's own new shard
+    await asyncio.sleep(0.05)  # polling every 1-2 ms would claim the shared shard ~30 times
+    shared = lease_key("n", IV, Range(0, IV * 9))
+    assert coordinator.claims[shared] == 1 and not second.done()
+    store.gate.set()
+    reports = await asyncio.wait_for(asyncio.gather(first, second), 10)
+    assert reports[0].completed == [Range(0, IV * 9)]
+    assert reports[1].done_elsewhere == [Range(0, IV * 9)]
+    assert reports[1].completed == [Range(IV * 10, IV * 19)]
+    assert coordinator.claims[shared] == 1 and set(fetcher.calls().values()) == {1}
+
+
+async def _now(value: bool) -> bool:
+    return value
 
 
 async def test_transient_errors_are_retried_and_counted() -> None:

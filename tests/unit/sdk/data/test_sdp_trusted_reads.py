@@ -35,6 +35,19 @@ def test_clean_stored_bars_pass_untouched_with_their_gaps_counted() -> None:
     assert pipeline.verify_stored(BARS.clear(), interval=IV)[1].flags == {}
 
 
+def test_a_null_value_is_not_a_corruption_on_either_check_path() -> None:
+    """Frames without nulls are checked on numpy views, frames with a null on polars: the
+    answers agree (a null value is ILP's null, a stored bar may hold one)."""
+    pipeline = ConformancePipeline()
+    holey = BARS.filter((pl.col("ts") < IV * 10) | (pl.col("ts") > IV * 20))
+    with_null = holey.with_columns(
+        pl.when(pl.col("ts") == IV).then(None).otherwise(pl.col("volume")).alias("volume")
+    )
+    for frame in (holey, with_null):
+        out, report = pipeline.verify_stored(frame, interval=IV)
+        assert out is frame and dict(report.flags) == {"gap": 1}
+
+
 CORRUPTIONS: dict[str, tuple[Callable[[pl.DataFrame], pl.DataFrame], str]] = {
     "unsorted": (lambda f: f.reverse(), ""),  # normalisation only re-sorts: no flag
     "duplicate": (lambda f: pl.concat([f, f.slice(5, 1)]), "duplicate_ts"),

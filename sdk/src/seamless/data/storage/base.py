@@ -36,7 +36,7 @@ TOKEN_COLUMN = "lease_token"
 def latest_per_ts(frame: pl.DataFrame) -> pl.DataFrame:
     """`frame` (with a `TOKEN_COLUMN`) reduced to the highest-token row per ts, in
     `BAR_SCHEMA`. The usual case, one row per ts already in order, costs one pass."""
-    if frame.height > 1 and not bool(frame.select((pl.col("ts").diff() > 0).all()).item()):
+    if frame.height > 1 and not _strictly_increasing(frame["ts"]):
         frame = frame.sort(["ts", TOKEN_COLUMN], nulls_last=False, maintain_order=True).unique(
             subset=["ts"], keep="last", maintain_order=True
         )
@@ -52,3 +52,11 @@ def to_bar_frame(frame: pl.DataFrame) -> pl.DataFrame:
         for name, dtype in BAR_SCHEMA.items()
     ]
     return frame.select(columns)
+
+
+def _strictly_increasing(ts: pl.Series) -> bool:
+    """Eager (no query plan: a polars select costs ~0.1 ms however few the rows)."""
+    if ts.null_count():
+        return False
+    values = ts.to_numpy()
+    return bool((values[1:] > values[:-1]).all())

@@ -82,6 +82,14 @@ class QuestDBBarStore:
         default_factory=list, init=False, repr=False
     )
     _committer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    # written batches whose WAL apply is awaited, and the task awaiting it
+    _applying: list[asyncio.Future[None]] = field(default_factory=list, init=False, repr=False)
+    _applier: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    # the committer's and the applier's own PG-wire connections (fence checks, WAL-apply
+    # polls): outside the read pool, so a shard's write never queues behind reads
+    _own_conns: dict[str, psycopg.AsyncConnection[Any]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _columnar_retry_at: float = field(default=0.0, init=False, repr=False)
     _exports: int = field(default=0, init=False, repr=False)
     # PG-wire connections: at most pool_size in use; idle ones are kept for reuse
@@ -187,6 +195,8 @@ class QuestDBBarStore:
     async def aclose(self) -> None:
         if self._committer is not None:
             await asyncio.gather(self._committer, return_exceptions=True)
+        if self._applier is not None:
+            await asyncio.gather(self._applier, return_exceptions=True)
         for client in (self._http, self._ilp_http):
             if client is not None:
                 await client.aclose()
@@ -196,6 +206,8 @@ class QuestDBBarStore:
         for sender in senders:
             sender.close()
         idle, self._idle = self._idle, []
+        idle += self._own_conns.values()
+        self._own_conns.clear()
         for conn in idle:
             await conn.close()
 
@@ -302,22 +314,29 @@ class QuestDBBarStore:
         bars = to_bar_frame(frame).filter(pl.col("ts").is_not_null())
         if bars.height == 0:
             return 0
-        if token is not None:
-            await self._check_fence(node_id, interval, bars, token)
         write = _Write(node_id, int(interval), bars, token)
         if self._ilp_target is None:
+            if token is not None:
+                await self._check_fence(node_id, interval, bars, token)
             await asyncio.to_thread(self._send, write)
             await self._wait_applied()
         else:
+            # the fence check, the send and the WAL-apply wait run in the committer
             await self._group_commit(write)
         return bars.height
 
     async def _check_fence(
-        self, node_id: str, interval: int, bars: pl.DataFrame, token: int
+        self,
+        node_id: str,
+        interval: int,
+        bars: pl.DataFrame,
+        token: int,
+        conn: psycopg.AsyncConnection[Any] | None = None,
     ) -> None:
         """Refuse the write if its span already holds bars of a newer token. (A write that
         lands after a newer one despite this check, e.g. one paused right after it, is
-        still superseded on read: see `latest_per_ts`.)"""
+        still superseded on read: see `latest_per_ts`.) On `conn` if given, else on a
+        pooled connection."""
         span = bars.select(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
         first, last = span.row(0)
         query = (
@@ -325,12 +344,12 @@ class QuestDBBarStore:
             "WHERE node_id = %s AND bar_interval = %s "
             "AND ts BETWEEN cast(%s AS TIMESTAMP) AND cast(%s AS TIMESTAMP)"
         )
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                query,
-                (node_id, interval, int(first) * _US, int(last) * _US),
-            )
-            row = await cur.fetchone()
+        args = (node_id, interval, int(first) * _US, int(last) * _US)
+        if conn is not None:
+            row = await (await conn.execute(query, args)).fetchone()
+        else:
+            async with self._connection() as pooled:
+                row = await (await pooled.execute(query, args)).fetchone()
         newest = None if row is None else row[0]
         if newest is not None and int(newest) > token:
             raise WriteFenced(node_id, interval, token, int(newest))
@@ -339,7 +358,9 @@ class QuestDBBarStore:
         """Queue `write` for the next ILP request. Concurrent writes share one request and
         one WAL transaction (QuestDB applies a table's transactions one at a time, so 32
         single-shard commits queue behind each other); each caller returns once the batch
-        holding its rows is applied."""
+        holding its rows is applied. The committer checks each write's fence and the applier
+        polls the WAL apply, each on a connection of its own, never waiting behind reads for
+        a pooled one."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((write, done))
         if self._committer is None or self._committer.done():
@@ -347,19 +368,81 @@ class QuestDBBarStore:
         await done
 
     async def _commit_loop(self) -> None:
+        """Fence-check and send batches back to back; the wait for their WAL apply runs
+        beside it (`_apply_loop`), so the next batch is on its way while QuestDB applies
+        the last one."""
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._post_ilp([write for write, _ in batch])
-                await self._wait_applied()
+                async with self._own_connection("commit") as conn:
+                    batch = await self._fence_batch(batch, conn)
+                if batch:
+                    await self._post_ilp([write for write, _ in batch])
             except Exception as exc:  # every writer of the batch sees the failure
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
                 continue
-            for _, done in batch:
+            self._applying += [done for _, done in batch]
+            if self._applier is None or self._applier.done():
+                self._applier = asyncio.create_task(self._apply_loop())
+
+    async def _apply_loop(self) -> None:
+        """Resolve the sent batches' writers once QuestDB has applied them: one wait covers
+        every batch sent before it started (the WAL applies a table's transactions in
+        order)."""
+        while self._applying:
+            waiting, self._applying = self._applying, []
+            try:
+                async with self._own_connection("apply") as conn:
+                    await self._wait_applied(conn)
+            except Exception as exc:
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for done in waiting:
                 if not done.done():
                     done.set_result(None)
+
+    async def _fence_batch(
+        self,
+        batch: list[tuple[_Write, asyncio.Future[None]]],
+        conn: psycopg.AsyncConnection[Any],
+    ) -> list[tuple[_Write, asyncio.Future[None]]]:
+        """The writes of `batch` that pass their fence check; a fenced one's writer gets
+        `WriteFenced` now and its rows are not sent."""
+        passed = []
+        for write, done in batch:
+            if write.token is not None:
+                try:
+                    await self._check_fence(
+                        write.node_id, write.interval, write.bars, write.token, conn
+                    )
+                except WriteFenced as exc:
+                    if not done.done():
+                        done.set_exception(exc)
+                    continue
+            passed.append((write, done))
+        return passed
+
+    @asynccontextmanager
+    async def _own_connection(self, role: str) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """The committer's or the applier's own connection, kept between batches; replaced
+        once broken or left mid-transaction (a cancelled batch)."""
+        conn = self._own_conns.pop(role, None)
+        if conn is None or conn.closed:
+            conn = await self._connect()
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            raise StorageError(f"QuestDB query failed: {exc}") from exc
+        finally:
+            if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            else:
+                self._own_conns[role] = conn
 
     async def _post_ilp(self, writes: list[_Write]) -> None:
         """One ``POST /write`` of the writes as ILP, built column-wise by polars."""
@@ -446,17 +529,20 @@ class QuestDBBarStore:
             raise StorageError(f"QuestDB ILP write to {self.table} failed: {exc}") from exc
         self._return_sender(sender)
 
-    async def _wait_applied(self) -> None:
+    async def _wait_applied(self, conn: psycopg.AsyncConnection[Any] | None = None) -> None:
         """Wait until the WAL has applied every transaction sequenced so far (ours
-        included); raise if the table is suspended or the wait times out."""
+        included); raise if the table is suspended or the wait times out. Polls on `conn`
+        if given, else on pooled connections."""
         query = "SELECT suspended, writerTxn, sequencerTxn FROM wal_tables() WHERE name = %s"
         deadline = time.monotonic() + self.visibility_timeout_s
         target: int | None = None
         delay = 0.002
         while True:
-            async with self._connection() as conn:
-                cur = await conn.execute(query, (self.table,))
-                row = await cur.fetchone()
+            if conn is not None:
+                row = await (await conn.execute(query, (self.table,))).fetchone()
+            else:
+                async with self._connection() as pooled:
+                    row = await (await pooled.execute(query, (self.table,))).fetchone()
             if row is None:
                 raise StorageError(f"QuestDB table {self.table} missing from wal_tables()")
             suspended, writer_txn, sequencer_txn = row
@@ -538,10 +624,10 @@ def rows_to_frame(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
         return empty_bars()
     columns = list(zip(*rows, strict=True))
     schema: dict[str, pl.DataType | type[pl.DataType]] = {**BAR_SCHEMA, TOKEN_COLUMN: pl.Int64}
-    frame = pl.DataFrame(
-        {
-            name: pl.Series(name, col, dtype=schema[name])
-            for name, col in zip([*OHLCV_COLUMNS, TOKEN_COLUMN], columns, strict=True)
-        }
-    )
-    return latest_per_ts(frame.with_columns(pl.col("ts") // _US))
+    # eager Series operations: a frame-level select or with_columns plans a query each time
+    series = [
+        pl.Series(name, col, dtype=schema[name])
+        for name, col in zip([*OHLCV_COLUMNS, TOKEN_COLUMN], columns, strict=True)
+    ]
+    series[0] = series[0] // _US
+    return latest_per_ts(pl.DataFrame(series))
