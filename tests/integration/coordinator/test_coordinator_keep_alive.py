@@ -14,7 +14,7 @@ import time
 import pytest
 from seamless.coordination.client import CoordinatorClient
 from seamless.coordination.protocol import CLIENT_KEEP_ALIVE_SECONDS, SERVICE_KEEP_ALIVE_SECONDS
-from seamless.http_transport import KeepAliveTransport
+from seamless.coordination.transport import KeepAliveTransport
 
 from lab.coordinator_process import CoordinatorServer
 

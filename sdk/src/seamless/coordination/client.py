@@ -15,7 +15,7 @@ reply was lost came back 409 stale, and a claim whose reply was lost held its ke
 the lease ran out.
 
 One pooled `httpx.AsyncClient` per instance (QMTL opened a client per request), over
-`seamless.http_transport.KeepAliveTransport` for plain-http URLs (httpx's own pool scans
+`seamless.coordination.transport.KeepAliveTransport` for plain-http URLs (httpx's own pool scans
 every connection on every request).
 """
 
@@ -55,6 +55,7 @@ from seamless.coordination.protocol import (
     RenewResponse,
     validate_request,
 )
+from seamless.coordination.transport import KeepAliveTransport
 from seamless.errors import (
     ConfigError,
     CoordinatorAuthError,
@@ -63,7 +64,6 @@ from seamless.errors import (
     InvalidRequestError,
     LeaseLost,
 )
-from seamless.http_transport import KeepAliveTransport
 
 DEFAULT_TIMEOUT_SECONDS = 2.0  # QMTL's client timeout
 # Worker identity, QMTL's order after the config key `seamless_worker_id`.
@@ -151,7 +151,7 @@ class CoordinatorClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if transport is None and _plain_http_without_proxy(self.base_url):
-            # no per-request scan of the pool (see seamless.http_transport); https and
+            # no per-request scan of the pool (see seamless.coordination.transport); https and
             # proxied URLs keep httpx's own transport
             transport = KeepAliveTransport(keepalive_expiry=CLIENT_KEEP_ALIVE_SECONDS)
         self._http = httpx.AsyncClient(

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from seamless.coordination.client import CoordinatorClient, parse_retry_after, resolve_worker_id
 from seamless.coordination.protocol import Lease
+from seamless.coordination.transport import KeepAliveTransport
 from seamless.errors import CoordinatorUnavailable, InvalidRequestError, LeaseLost
-from seamless.http_transport import KeepAliveTransport
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""`seamless.http_transport.KeepAliveTransport` against a scripted HTTP/1.1 server on
+"""`seamless.coordination.transport.KeepAliveTransport` against a scripted HTTP/1.1 server on
 loopback: keep-alive reuse, Content-Length and chunked bodies, a server that closes idle or
 mid-response, read timeouts, refused connections and the connection limit."""
 
@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from seamless.http_transport import KeepAliveTransport
+from seamless.coordination.transport import KeepAliveTransport
 
 pytestmark = pytest.mark.unit
 
