@@ -23,12 +23,9 @@ from the partial stack's, so both can be up in one pytest session.
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -41,8 +38,13 @@ from infra.catalog import KAFKA_USERS, controlbus, neo4j, postgres
 from infra.catalog.registry import POSTGRES_DATABASES
 from infra.platforms.docker import dependency_waves, files_dirs
 from lab.docker_engine import DockerEngine
-from lab.docker_stack import CONTAINER, NETWORK, VOLUME, DockerStack, health_deadline_s, is_job
-from tests.engine.docker.conftest import ROOT, log
+from lab.docker_stack import CONTAINER, NETWORK, VOLUME, DockerStack, is_job
+from tests.engine.docker.conftest import (
+    assert_running_as_declared,
+    brought_up,
+    declarations,
+    log,
+)
 from tests.infra.harness import stack_catalog
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
@@ -59,13 +61,7 @@ def _service(resource: dict[str, Any]) -> str | None:
 
 @pytest.fixture(scope="module")
 def deps_declared() -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.engine.docker.declarations", STACK],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return data
+    return declarations(STACK)
 
 
 @pytest.fixture(scope="module")
@@ -90,25 +86,9 @@ def deps_images(engine: DockerEngine) -> Builder:
 def deps(
     engine: DockerEngine, deps_images: Builder, resources: list[dict[str, Any]]
 ) -> Iterator[DockerStack]:
-    busy = []
-    for r in resources:
-        for p in r["inputs"].get("ports") or [] if r["type"] == CONTAINER else []:
-            with socket.socket() as sock:
-                if sock.connect_ex((p["ip"], int(p["external"]))) == 0:
-                    busy.append(f"{p['ip']}:{p['external']}")
-    assert not busy, f"declared host ports already in use: {busy}"
     waves = [[s for s in wave if s in RUN] for wave in dependency_waves(stack_catalog(STACK))]
-    real = DockerStack(resources, uuid.uuid4().hex[:8], [w for w in waves if w], log=log)
-    began = time.monotonic()
-    try:
-        real.create()
-        real.health_seconds["(all)"] = round(time.monotonic() - began, 1)
-        log(f"deps-stack: healthy after {real.health_seconds}")
+    with brought_up(resources, [w for w in waves if w], name="deps-stack") as real:
         yield real
-    finally:
-        left = real.remove()
-        real.engine.close()
-        assert not left, f"left behind on the daemon: {left}"
 
 
 def uploaded(stack: DockerStack, path: str) -> str:
@@ -142,17 +122,7 @@ def test_every_declared_health_check_passes_and_the_acl_job_exits_0(deps: Docker
     started = {n for n, c in declared.items() if c.get("start", True) is not False} - jobs
     assert started == set(RUN)
     for name in started:
-        state = deps.engine.inspect(deps.created[name])
-        assert state["State"]["Health"]["Status"] == "healthy", name
-        assert deps.health_seconds[name] <= health_deadline_s(declared[name]["healthcheck"])
-        published = {
-            (b["HostIp"], int(b["HostPort"]))
-            for bindings in (state["NetworkSettings"]["Ports"] or {}).values()
-            for b in bindings or []
-        }
-        want = {(p["ip"], int(p["external"])) for p in declared[name].get("ports") or []}
-        assert published == want and all(ip == "127.0.0.1" for ip, _ in published), name
-        assert state["HostConfig"]["ReadonlyRootfs"] is bool(declared[name].get("readOnly"))
+        assert_running_as_declared(deps, name)
     (job,) = jobs
     state = deps.engine.inspect(deps.created[job])["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 0

@@ -36,9 +36,8 @@ from lab.docker_stack import (
     CONTAINER,
     IMAGE,
     DockerStack,
-    health_deadline_s,
 )
-from tests.engine.docker.conftest import STACK
+from tests.engine.docker.conftest import STACK, assert_running_as_declared
 from tests.infra.harness import stack_catalog
 
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(1800)]
@@ -93,18 +92,7 @@ def test_every_declared_health_check_passes(stack: DockerStack) -> None:
     started = {n for n, c in declared.items() if c.get("start", True) is not False}
     assert started == {"seamless-coordinator", "redis", "questdb", "minio", "prometheus"}
     for name in started:
-        state = stack.engine.inspect(stack.created[name])
-        assert state["State"]["Health"]["Status"] == "healthy", name
-        assert stack.health_seconds[name] <= health_deadline_s(declared[name]["healthcheck"])
-        # host ports: only on 127.0.0.1, exactly as declared
-        published = {
-            (b["HostIp"], int(b["HostPort"]))
-            for bindings in (state["NetworkSettings"]["Ports"] or {}).values()
-            for b in bindings or []
-        }
-        want = {(p["ip"], int(p["external"])) for p in declared[name].get("ports") or []}
-        assert published == want and all(ip == "127.0.0.1" for ip, _ in published), name
-        assert state["HostConfig"]["ReadonlyRootfs"] is bool(declared[name].get("readOnly"))
+        assert_running_as_declared(stack, name)
     # files containers carry the uploads and never run
     for name in set(declared) - started:
         assert stack.engine.inspect(stack.created[name])["State"]["Status"] == "created"
